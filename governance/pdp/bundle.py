@@ -170,10 +170,14 @@ def analyse_policy_dir(directory: Path) -> PolicyAnalysis:
     custom = frozenset(spec.entity for f in recognizer_files for spec in f.recognizers)
     pii_types = PRESIDIO_ENTITIES | SPECIAL_TYPES | custom
 
-    purposes, problems = parse_purposes(docs.get(PURPOSES), PURPOSES)
-    findings.extend(problems)
-    catalog, problems = parse_catalog(docs.get(CATALOG), CATALOG, pii_types)
-    findings.extend(problems)
+    purposes: dict[str, Purpose] = {}
+    if PURPOSES in docs:
+        purposes, problems = parse_purposes(docs[PURPOSES], PURPOSES)
+        findings.extend(problems)
+    catalog = Catalog({})
+    if CATALOG in docs:
+        catalog, problems = parse_catalog(docs[CATALOG], CATALOG, pii_types)
+        findings.extend(problems)
 
     enforcer: casbin.Enforcer | None = None
     try:
@@ -203,8 +207,10 @@ def analyse_policy_dir(directory: Path) -> PolicyAnalysis:
         purposes=frozenset(purposes),
         pii_types=pii_types,
     )
-    obligations, problems = parse_obligations(docs.get(OBLIGATIONS), OBLIGATIONS, vocab)
-    findings.extend(problems)
+    obligations = ObligationPolicy()
+    if OBLIGATIONS in docs:
+        obligations, problems = parse_obligations(docs[OBLIGATIONS], OBLIGATIONS, vocab)
+        findings.extend(problems)
 
     fast: FastEnforcer | None = None
     reason: str | None = None

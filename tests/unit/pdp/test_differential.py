@@ -246,7 +246,12 @@ def test_shipped_policy_matches_casbin_on_the_example_requests() -> None:
                 for pur in ("analytics", "marketing", "model_training", "customer_support"):
                     for ctx in (
                         {"region": "EU", "channel": "web", "subject": {}, "resource": {}},
-                        {"region": "US", "channel": "crm", "subject": {"privacy_training": True}, "resource": {}},
+                        {
+                            "region": "US",
+                            "channel": "crm",
+                            "subject": {"privacy_training": True},
+                            "resource": {},
+                        },
                         {"subject": {}, "resource": {}},
                     ):
                         req = (sub, obj, act, pur, ctx)

@@ -1,0 +1,66 @@
+"""The FastAPI app factory. Concrete services are plugged in here, nowhere else."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+
+from governance import __version__
+from governance.api import errors
+from governance.api.deps import ApiAccess
+from governance.api.limits import BodySizeLimit, RateLimiter
+from governance.api.routers import admin, audit, decisions
+from governance.config import Settings, get_settings
+from governance.services import Services, build_services
+
+DESCRIPTION = """
+Policy decisions, PII protection and lineage for AI pipelines.
+
+Services ask **may subject S do action A on dataset R for purpose P?** and get an answer with
+obligations; every decision lands in a tamper-evident audit trail. Every endpoint except
+`/health` needs `Authorization: Bearer <API key>`. Errors are RFC 9457 `application/problem+json`.
+"""
+
+ServiceFactory = Callable[[Settings], Services]
+
+
+def create_app(
+    settings: Settings | None = None, service_factory: ServiceFactory | None = None
+) -> FastAPI:
+    """Build the app; services are created at start-up (and the policy must load then)."""
+    settings = settings or get_settings()
+    factory = service_factory or build_services
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        services = factory(settings)
+        app.state.services = services
+        services.start()
+        try:
+            yield
+        finally:
+            services.close()
+
+    app = FastAPI(
+        title="Governance service",
+        version=__version__,
+        description=DESCRIPTION,
+        lifespan=lifespan,
+    )
+    app.state.settings = settings
+    app.state.access = ApiAccess()
+    app.state.rate_limiter = RateLimiter(
+        settings.api.rate_limit_per_second, settings.api.rate_limit_burst
+    )
+    errors.install(app)
+    app.include_router(admin.router)
+    app.include_router(decisions.router)
+    app.include_router(audit.router)
+    app.add_middleware(
+        BodySizeLimit,
+        default=settings.api.max_body_bytes,
+        per_path={},
+    )
+    return app

@@ -1,0 +1,69 @@
+"""FastAPI dependencies: the services, the authenticated caller and permission checks."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Annotated
+
+import casbin
+from fastapi import Depends, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+
+from governance.callers import Caller
+from governance.errors import AccessDenied, Unauthenticated
+from governance.services import Services
+
+_ACCESS_DIR = Path(__file__).resolve().parent / "access"
+_bearer = HTTPBearer(auto_error=False, description="An API key from `governance keys create`.")
+
+
+class ApiAccess:
+    """The service's own Casbin policy: which caller role holds which permission."""
+
+    def __init__(self, directory: Path = _ACCESS_DIR) -> None:
+        self._enforcer = casbin.Enforcer(
+            str(directory / "model.conf"), str(directory / "policy.csv")
+        )
+        self._cache: dict[tuple[str, str], bool] = {}
+
+    def allows(self, role: str, permission: str) -> bool:
+        key = (role, permission)
+        hit = self._cache.get(key)
+        if hit is None:
+            hit = bool(self._enforcer.enforce(role, permission))
+            self._cache[key] = hit
+        return hit
+
+
+def get_services(request: Request) -> Services:
+    services: Services = request.app.state.services
+    return services
+
+
+ServicesDep = Annotated[Services, Depends(get_services)]
+
+
+def authenticate(
+    services: ServicesDep,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+) -> Caller:
+    if credentials is None or credentials.scheme.lower() != "bearer":
+        raise Unauthenticated("this endpoint needs 'Authorization: Bearer <API key>'")
+    return services.keys.verify(credentials.credentials)
+
+
+CallerDep = Annotated[Caller, Depends(authenticate)]
+
+
+def require(permission: str) -> Callable[..., Awaitable[Caller]]:
+    """A dependency that lets through only callers whose role holds ``permission``."""
+
+    async def check(request: Request, caller: CallerDep) -> Caller:
+        access: ApiAccess = request.app.state.access
+        if not access.allows(caller.role.value, permission):
+            raise AccessDenied(f"the {caller.role.value} role may not use {permission}")
+        request.app.state.rate_limiter.check(caller.key_id)
+        return caller
+
+    return check

@@ -1,0 +1,1 @@
+"""Routers by audience: decisions (services), audit (auditors), admin (stewards, health)."""

@@ -1,0 +1,81 @@
+"""The audit trail, for auditors: page through decisions and verify the hash chain."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Query
+from starlette.concurrency import run_in_threadpool
+
+from governance.api.deps import ServicesDep, require
+from governance.api.schemas import AuditPageOut, AuditRecordOut, VerificationOut
+from governance.audit import AuditQuery
+from governance.callers import Caller
+
+router = APIRouter(prefix="/v1/audit", tags=["audit"])
+Auditor = Annotated[Caller, Depends(require("audit:read"))]
+
+
+@router.get("/decisions", response_model=AuditPageOut)
+async def list_decisions(
+    services: ServicesDep,
+    _caller: Auditor,
+    subject: str | None = None,
+    dataset: str | None = None,
+    purpose: str | None = None,
+    decision: Annotated[str | None, Query(pattern="^(allow|deny)$")] = None,
+    kind: str | None = None,
+    since: datetime | None = None,
+    until: datetime | None = None,
+    after: Annotated[int, Query(ge=0, description="Sequence number to continue after.")] = 0,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+) -> AuditPageOut:
+    """Decisions in the order they were recorded, filtered by subject, dataset, purpose,
+    decision and time (`since` inclusive, `until` exclusive)."""
+    query = AuditQuery(
+        subject=subject,
+        dataset=dataset,
+        purpose=purpose,
+        decision=decision,
+        kind=kind,
+        since=since,
+        until=until,
+        after_seq=after,
+        limit=limit,
+    )
+    rows = await run_in_threadpool(services.audit.query, query)
+    items = [
+        AuditRecordOut(
+            seq=r.seq,
+            decision_id=r.decision_id,
+            kind=r.kind,
+            recorded_at=r.recorded_at,
+            caller=r.caller,
+            subject=r.subject,
+            action=r.action,
+            dataset=r.dataset,
+            purpose=r.purpose,
+            decision=r.decision,
+            reason=r.reason,
+            policy_version=r.policy_version,
+            payload=json.loads(r.payload),
+            hash=r.hash,
+        )
+        for r in rows
+    ]
+    next_after = items[-1].seq if len(items) == limit else None
+    return AuditPageOut(items=items, next_after=next_after)
+
+
+@router.get("/verify", response_model=VerificationOut)
+async def verify(services: ServicesDep, _caller: Auditor) -> VerificationOut:
+    """Recompute the whole hash chain and name the first broken record, if any."""
+    result = await run_in_threadpool(services.audit.verify)
+    return VerificationOut(
+        ok=result.ok,
+        checked=result.checked,
+        first_broken_seq=result.first_broken_seq,
+        problem=result.problem,
+    )

@@ -1,0 +1,56 @@
+"""The decision API: may subject S do action A on dataset R for purpose P?"""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Depends
+
+from governance.api.deps import ServicesDep, require
+from governance.api.schemas import BatchIn, BatchOut, DecisionOut
+from governance.callers import Caller
+from governance.decisions import RecordedDecision
+from governance.errors import FieldProblem, InvalidInput
+from governance.pdp.decision import AccessRequest
+
+router = APIRouter(prefix="/v1", tags=["decisions"])
+Decider = Annotated[Caller, Depends(require("decisions:decide"))]
+
+
+def _out(recorded: RecordedDecision) -> DecisionOut:
+    d = recorded.decision
+    return DecisionOut(
+        decision=d.decision,
+        reason=d.reason,
+        matched_rule=d.matched_rule,
+        obligations=d.obligations,
+        row_filter=d.row_filter,
+        policy_version=d.policy_version,
+        decision_id=recorded.decision_id,
+    )
+
+
+@router.post("/decide", response_model=DecisionOut)
+async def decide(body: AccessRequest, services: ServicesDep, caller: Decider) -> DecisionOut:
+    """Decide one access request.
+
+    An allow comes with obligations: what the caller must do to each column before it hands
+    data on (keep, mask, encrypt, pseudonymize, hash, redact, drop) and a row filter. Every
+    decision is recorded in the audit trail before this answers. Any doubt denies: a missing
+    attribute, an unknown subject or an internal error answer `deny` with the reason.
+    """
+    [recorded] = await services.decisions.decide_many_async([body], caller.name)
+    return _out(recorded)
+
+
+@router.post("/decide/batch", response_model=BatchOut)
+async def decide_batch(body: BatchIn, services: ServicesDep, caller: Decider) -> BatchOut:
+    """Decide up to 1,000 requests in one call; the answers come back in request order."""
+    limit = services.settings.api.batch_max
+    if len(body.requests) > limit:
+        raise InvalidInput(
+            f"a batch holds at most {limit} requests, this one has {len(body.requests)}",
+            [FieldProblem(("body", "requests"), f"at most {limit} items")],
+        )
+    recorded = await services.decisions.decide_many_async(body.requests, caller.name)
+    return BatchOut(decisions=[_out(r) for r in recorded])

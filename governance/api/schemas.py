@@ -1,0 +1,91 @@
+"""Bodies of the HTTP API (``XIn``/``XOut``), separate from the domain values they carry."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from governance.pdp.decision import AccessRequest, ColumnObligation, Effect, RowCondition
+
+
+class DecisionOut(BaseModel):
+    decision: Effect
+    reason: str = Field(description="The matched rule (file:line and text), or why it is denied.")
+    matched_rule: list[str] | None = None
+    obligations: list[ColumnObligation] = Field(
+        description="Per column: keep, mask, encrypt, pseudonymize, hash, redact or drop."
+    )
+    row_filter: list[RowCondition] | None = Field(
+        None, description="Conditions every returned row must meet (all of them)."
+    )
+    policy_version: str = Field(description="SHA-256 of the policy files that decided.")
+    decision_id: str = Field(description="Id of the audit record of this decision.")
+
+
+class BatchIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    requests: list[AccessRequest] = Field(min_length=1, description="Up to 1,000 requests.")
+
+
+class BatchOut(BaseModel):
+    decisions: list[DecisionOut] = Field(description="One answer per request, in order.")
+
+
+class AuditRecordOut(BaseModel):
+    seq: int
+    decision_id: str
+    kind: str
+    recorded_at: datetime
+    caller: str
+    subject: str
+    action: str
+    dataset: str
+    purpose: str
+    decision: str
+    reason: str
+    policy_version: str
+    payload: dict[str, Any]
+    hash: str
+
+
+class AuditPageOut(BaseModel):
+    items: list[AuditRecordOut]
+    next_after: int | None = Field(
+        None, description="Pass as `after` to get the next page; null on the last page."
+    )
+
+
+class VerificationOut(BaseModel):
+    ok: bool
+    checked: int
+    first_broken_seq: int | None
+    problem: str
+
+
+class RejectionOut(BaseModel):
+    at: datetime
+    version: str
+    errors: list[str]
+
+
+class PolicyStatusOut(BaseModel):
+    version: str
+    loaded_at: datetime
+    directory: str
+    files: dict[str, str]
+    rules: int
+    fast_path: bool
+    fast_path_disabled_reason: str | None
+    warnings: list[str]
+    last_rejection: RejectionOut | None
+    reloads: int
+
+
+class ReloadOut(BaseModel):
+    accepted: bool
+    changed: bool
+    version: str
+    errors: list[str]

@@ -1,0 +1,248 @@
+"""The ``governance`` command line: serve, demo, db, policy, audit, keys."""
+
+from __future__ import annotations
+
+import logging
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from governance.config import Settings, get_settings
+from governance.errors import GovernanceError
+
+if TYPE_CHECKING:
+    from governance.callers import ApiKeys
+
+app = typer.Typer(help="Data governance and compliance service.", no_args_is_help=True)
+db_app = typer.Typer(help="The SQL store.", no_args_is_help=True)
+policy_app = typer.Typer(help="Policy files: lint and test.", no_args_is_help=True)
+audit_app = typer.Typer(help="The audit trail.", no_args_is_help=True)
+keys_app = typer.Typer(help="API keys of callers.", no_args_is_help=True)
+app.add_typer(db_app, name="db")
+app.add_typer(policy_app, name="policy")
+app.add_typer(audit_app, name="audit")
+app.add_typer(keys_app, name="keys")
+
+console = Console()
+err = Console(stderr=True)
+
+
+def setup_logging(level: str = "INFO") -> None:
+    logging.basicConfig(
+        level=getattr(logging, level.upper(), logging.INFO),
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    # pycasbin logs every request at INFO/WARNING; our audit trail is the record
+    logging.getLogger("casbin").setLevel(logging.ERROR)
+
+
+def _settings() -> Settings:
+    try:
+        return get_settings()
+    except Exception as exc:
+        err.print(f"[red]configuration error:[/red] {exc}")
+        raise typer.Exit(2) from exc
+
+
+PolicyDir = Annotated[
+    Path | None,
+    typer.Option("--dir", help="Policy directory (default: GOVERNANCE_POLICY_DIR or policies/)."),
+]
+
+
+# ---- serve ---------------------------------------------------------------------------------
+
+
+@app.command()
+def serve(
+    host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port.")] = 8000,
+    workers: Annotated[int, typer.Option(help="uvicorn worker processes.")] = 1,
+    migrate: Annotated[bool, typer.Option(help="Apply database migrations first.")] = True,
+) -> None:
+    """Run the HTTP API (uvicorn)."""
+    import uvicorn
+
+    from governance.pdp.bundle import analyse_policy_dir
+    from governance.schema import upgrade
+
+    settings = _settings()
+    setup_logging(settings.log_level)
+    analysis = analyse_policy_dir(settings.policy_dir)
+    if analysis.bundle is None:
+        err.print(f"[red]policy does not load:[/red] {analysis.errors[0]}")
+        raise typer.Exit(1)
+    if migrate:
+        upgrade(settings.database_url)
+    uvicorn.run(
+        "governance.api.main:app",
+        host=host,
+        port=port,
+        workers=workers,
+        log_level=settings.log_level.lower(),
+        access_log=False,
+    )
+
+
+# ---- db ------------------------------------------------------------------------------------
+
+
+@db_app.command("upgrade")
+def db_upgrade(revision: Annotated[str, typer.Argument()] = "head") -> None:
+    """Apply the Alembic migrations up to REVISION (default: head)."""
+    from governance.schema import upgrade
+
+    settings = _settings()
+    upgrade(settings.database_url, revision)
+    console.print(f"database at [bold]{revision}[/bold]")
+
+
+@db_app.command("check")
+def db_check() -> None:
+    """Exit non-zero if the models and the migrated database differ."""
+    from governance.schema import drift
+
+    diff = drift(_settings().database_url)
+    if diff:
+        for item in diff:
+            err.print(str(item))
+        raise typer.Exit(1)
+    console.print("models and migrations agree")
+
+
+# ---- policy --------------------------------------------------------------------------------
+
+
+@policy_app.command("check")
+def policy_check(directory: PolicyDir = None) -> None:
+    """Lint the policy files; print file:line: message and exit non-zero on any error."""
+    from governance.pdp.bundle import analyse_policy_dir
+
+    folder = directory or _settings().policy_dir
+    analysis = analyse_policy_dir(folder)
+    for finding in analysis.findings:
+        stream = err if finding.severity == "error" else console
+        stream.print(str(finding), markup=False, highlight=False)
+    errors = len(analysis.errors)
+    warnings = len(analysis.findings) - errors
+    if errors:
+        err.print(f"{errors} error(s), {warnings} warning(s): the policy would be rejected")
+        raise typer.Exit(1)
+    assert analysis.bundle is not None
+    rules = len(analysis.bundle.lines.rules)
+    console.print(
+        f"policy OK: {rules} rules, version {analysis.version[:12]}, {warnings} warning(s)"
+    )
+
+
+@policy_app.command("test")
+def policy_test(directory: PolicyDir = None) -> None:
+    """Run the policy test cases in <dir>/tests and print a pass/fail table."""
+    from governance.pdp.engine import PolicyDecisionPoint
+    from governance.pdp.policytests import run_cases
+
+    folder = directory or _settings().policy_dir
+    try:
+        pdp = PolicyDecisionPoint.from_directory(folder, cache_size=0)
+    except GovernanceError as exc:
+        err.print(f"[red]{exc.detail}[/red]")
+        raise typer.Exit(1) from exc
+    table = Table(title=f"policy tests ({folder}/tests)")
+    table.add_column("case")
+    table.add_column("result")
+    table.add_column("detail", overflow="fold")
+    failed = passed = 0
+    for result in run_cases(pdp, folder / "tests"):
+        mark = "[green]pass[/green]" if result.passed else "[red]FAIL[/red]"
+        table.add_row(
+            f"{result.case.file}:{result.case.line} {result.case.name}", mark, result.message
+        )
+        passed += result.passed
+        failed += not result.passed
+    console.print(table)
+    console.print(f"{passed} passed, {failed} failed")
+    if failed or not passed:
+        raise typer.Exit(1)
+
+
+# ---- audit ---------------------------------------------------------------------------------
+
+
+@audit_app.command("verify")
+def audit_verify() -> None:
+    """Recompute the audit hash chain; name the first broken record and exit 1 if any."""
+    from governance.audit import AuditLog
+    from governance.db import database_from_settings
+
+    settings = _settings()
+    log = AuditLog(
+        database_from_settings(settings), settings.audit.hmac_key.get_secret_value().encode()
+    )
+    result = log.verify()
+    if result.ok:
+        console.print(str(result))
+        return
+    err.print(f"[red]{result}[/red]")
+    raise typer.Exit(1)
+
+
+# ---- keys ----------------------------------------------------------------------------------
+
+
+def _keys() -> ApiKeys:
+    from governance.callers import ApiKeys
+    from governance.db import database_from_settings
+
+    return ApiKeys(database_from_settings(_settings()))
+
+
+@keys_app.command("create")
+def keys_create(
+    role: Annotated[str, typer.Option(help="service, auditor, steward or admin.")],
+    name: Annotated[str, typer.Option(help="Who the key is for (unique).")],
+) -> None:
+    """Create an API key and print it once; only its hash is stored."""
+    keys = _keys()
+    try:
+        caller, token = keys.create(name, role)
+    except GovernanceError as exc:
+        err.print(f"[red]{exc.detail}[/red]")
+        raise typer.Exit(1) from exc
+    err.print(f"created {caller.role.value} key {caller.name!r}; it is shown only now:")
+    print(token)
+
+
+@keys_app.command("list")
+def keys_list() -> None:
+    """List keys (never their secrets)."""
+    keys = _keys()
+    table = Table()
+    for column in ("id", "name", "role", "created", "revoked"):
+        table.add_column(column)
+    for row in keys.list():
+        table.add_row(row.id, row.name, row.role, str(row.created_at), str(row.revoked_at or ""))
+    console.print(table)
+
+
+@keys_app.command("revoke")
+def keys_revoke(name: Annotated[str, typer.Option(help="Name of the key.")]) -> None:
+    """Revoke a key; it stops working within the key cache time."""
+    keys = _keys()
+    try:
+        keys.revoke(name)
+    except GovernanceError as exc:
+        err.print(f"[red]{exc.detail}[/red]")
+        raise typer.Exit(1) from exc
+    console.print(f"revoked {name}")
+
+
+def main() -> None:  # pragma: no cover - console entry
+    app()
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(app())

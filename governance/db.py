@@ -1,0 +1,90 @@
+"""Engines and sessions for the SQL store (SQLite by default, PostgreSQL by URL).
+
+SQLite runs in WAL mode with a busy timeout. Writers that must serialize (the audit chain,
+the outbox) use ``write_engine``, whose transactions start with ``BEGIN IMMEDIATE`` so that
+two processes never both read the chain head and then race to extend it. On PostgreSQL the
+same code takes a row lock (``SELECT … FOR UPDATE``) instead.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import event
+from sqlalchemy.engine import Connection, Engine, make_url
+from sqlmodel import Session, create_engine
+
+from governance.config import Settings
+
+
+@dataclass(frozen=True)
+class Database:
+    """The engines of one SQL store: ``engine`` for reads, ``write_engine`` for serialized writes."""
+
+    engine: Engine
+    write_engine: Engine
+
+    @property
+    def dialect(self) -> str:
+        return self.engine.dialect.name
+
+    @contextmanager
+    def session(self) -> Iterator[Session]:
+        """A read session (or plain writes that need no serialization)."""
+        with Session(self.engine, expire_on_commit=False) as session:
+            yield session
+
+    @contextmanager
+    def write_session(self) -> Iterator[Session]:
+        """A session whose transaction holds the SQLite write lock from its first statement."""
+        with Session(self.write_engine, expire_on_commit=False) as session:
+            yield session
+
+    def dispose(self) -> None:
+        self.engine.dispose()
+
+
+def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
+    # autocommit mode in the driver: SQLAlchemy's "begin" hook below issues BEGIN itself
+    dbapi_conn.isolation_level = None
+    cur = dbapi_conn.cursor()
+    cur.execute("PRAGMA journal_mode=WAL")
+    cur.execute("PRAGMA synchronous=FULL")
+    cur.execute("PRAGMA foreign_keys=ON")
+    cur.execute("PRAGMA busy_timeout=30000")
+    cur.close()
+
+
+def _sqlite_begin(conn: Connection) -> None:
+    mode = conn.get_execution_options().get("sqlite_begin", "DEFERRED")
+    conn.exec_driver_sql(f"BEGIN {mode}")
+
+
+def create_database(url: str, *, echo: bool = False) -> Database:
+    """Build the engines for ``url``; creates the directory of a SQLite file if needed."""
+    sa_url = make_url(url)
+    if sa_url.get_backend_name() == "sqlite":
+        if sa_url.database and sa_url.database != ":memory:":
+            Path(sa_url.database).parent.mkdir(parents=True, exist_ok=True)
+        engine = create_engine(
+            url,
+            echo=echo,
+            connect_args={"check_same_thread": False, "timeout": 30},
+            pool_size=8,
+            max_overflow=16,
+        )
+        event.listen(engine, "connect", _sqlite_pragmas)
+        event.listen(engine, "begin", _sqlite_begin)
+        write_engine = engine.execution_options(sqlite_begin="IMMEDIATE")
+    else:
+        engine = create_engine(url, echo=echo, pool_pre_ping=True, pool_size=10, max_overflow=20)
+        write_engine = engine
+    return Database(engine=engine, write_engine=write_engine)
+
+
+def database_from_settings(settings: Settings) -> Database:
+    return create_database(settings.database_url)

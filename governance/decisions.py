@@ -1,0 +1,177 @@
+"""The decision service: decide, then record the decision (and the access's lineage) durably.
+
+Three hops from the route: the route validates an ``AccessRequest``; the PDP decides; this
+service appends the audit record and the OpenLineage event of the access in one SQL transaction
+and only then answers. If the record cannot be written the caller gets ``Unavailable``, never an
+unrecorded allow.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from governance import __version__
+from governance.audit import AuditEntry, iso
+from governance.errors import Unavailable
+from governance.pdp.decision import AccessRequest, Decision
+from governance.pdp.engine import PolicyDecisionPoint
+from governance.recorder import DecisionRecorder
+
+log = logging.getLogger(__name__)
+
+PRODUCER = f"https://github.com/omnishop-data/governance/tree/v{__version__}"
+FACETS_BASE = "https://omnishop-data.github.io/governance/spec/facets/1-0-0"
+RUN_EVENT_SCHEMA = "https://openlineage.io/spec/2-0-2/OpenLineage.json#/$defs/RunEvent"
+ACCESS_NAMESPACE = "governance.access"
+WRITE_ACTIONS = frozenset({"write", "delete"})
+
+
+@dataclass(frozen=True)
+class RecordedDecision:
+    decision: Decision
+    decision_id: str
+    seq: int
+
+
+def split_dataset(dataset: str) -> tuple[str, str]:
+    namespace, _, name = dataset.partition("/")
+    return namespace, name
+
+
+def access_event(
+    request: AccessRequest, decision: Decision, decision_id: str, at: datetime
+) -> dict[str, Any]:
+    """The allowed access as an OpenLineage RunEvent: the dataset read by the subject's job."""
+    namespace, name = split_dataset(request.resource.dataset)
+    columns = [
+        {"column": o.column, "piiType": o.pii_type, "action": o.action.value}
+        for o in decision.obligations
+    ]
+    dataset: dict[str, Any] = {
+        "namespace": namespace,
+        "name": name,
+        "facets": {
+            "governance_obligations": {
+                "_producer": PRODUCER,
+                "_schemaURL": f"{FACETS_BASE}/GovernanceObligationsDatasetFacet.json",
+                "columns": columns,
+                "rowFilter": [c.model_dump(mode="json") for c in decision.row_filter or []],
+            }
+        },
+    }
+    is_write = request.action in WRITE_ACTIONS
+    return {
+        "eventType": "COMPLETE",
+        "eventTime": iso(at),
+        "producer": PRODUCER,
+        "schemaURL": RUN_EVENT_SCHEMA,
+        "run": {
+            "runId": decision_id,
+            "facets": {
+                "governance_decision": {
+                    "_producer": PRODUCER,
+                    "_schemaURL": f"{FACETS_BASE}/GovernanceDecisionRunFacet.json",
+                    "decisionId": decision_id,
+                    "subject": request.subject.id,
+                    "action": request.action,
+                    "purpose": request.purpose,
+                    "policyVersion": decision.policy_version,
+                }
+            },
+        },
+        "job": {"namespace": ACCESS_NAMESPACE, "name": request.subject.id, "facets": {}},
+        "inputs": [] if is_write else [dataset],
+        "outputs": [dataset] if is_write else [],
+    }
+
+
+class DecisionService:
+    def __init__(
+        self,
+        pdp: PolicyDecisionPoint,
+        recorder: DecisionRecorder,
+        *,
+        record_lineage: bool = True,
+    ) -> None:
+        self._pdp = pdp
+        self._recorder = recorder
+        self._record_lineage = record_lineage
+
+    @property
+    def pdp(self) -> PolicyDecisionPoint:
+        return self._pdp
+
+    def _prepare(
+        self, requests: Sequence[AccessRequest], caller: str
+    ) -> tuple[list[Decision], list[str], list[AuditEntry], list[dict[str, Any]]]:
+        decisions, ids, entries, events = [], [], [], []
+        now = datetime.now(UTC)
+        for request in requests:
+            decision = self._pdp.decide(request)
+            decision_id = str(uuid.uuid4())
+            decisions.append(decision)
+            ids.append(decision_id)
+            entries.append(
+                AuditEntry(
+                    decision_id=decision_id,
+                    recorded_at=now,
+                    caller=caller,
+                    subject=request.subject.id,
+                    action=request.action,
+                    dataset=request.resource.dataset,
+                    purpose=request.purpose,
+                    decision=decision.decision.value,
+                    reason=decision.reason,
+                    policy_version=decision.policy_version,
+                    payload={
+                        "request": request.model_dump(mode="json"),
+                        "obligations": [o.model_dump(mode="json") for o in decision.obligations],
+                        "row_filter": [c.model_dump(mode="json") for c in decision.row_filter]
+                        if decision.row_filter
+                        else None,
+                        "matched_rule": decision.matched_rule,
+                    },
+                )
+            )
+            if self._record_lineage and decision.allowed:
+                events.append(access_event(request, decision, decision_id, now))
+        return decisions, ids, entries, events
+
+    @staticmethod
+    def _combine(
+        decisions: list[Decision], ids: list[str], seqs: list[int]
+    ) -> list[RecordedDecision]:
+        return [RecordedDecision(d, i, s) for d, i, s in zip(decisions, ids, seqs, strict=True)]
+
+    def decide_many(
+        self, requests: Sequence[AccessRequest], caller: str = ""
+    ) -> list[RecordedDecision]:
+        decisions, ids, entries, events = self._prepare(requests, caller)
+        try:
+            seqs = self._recorder.record(entries, events)
+        except Exception as exc:
+            raise Unavailable(
+                "the decision could not be recorded in the audit log; treat it as a deny"
+            ) from exc
+        return self._combine(decisions, ids, seqs)
+
+    def decide(self, request: AccessRequest, caller: str = "") -> RecordedDecision:
+        return self.decide_many([request], caller)[0]
+
+    async def decide_many_async(
+        self, requests: Sequence[AccessRequest], caller: str = ""
+    ) -> list[RecordedDecision]:
+        decisions, ids, entries, events = self._prepare(requests, caller)
+        try:
+            seqs = await asyncio.wrap_future(self._recorder.submit(entries, events))
+        except Exception as exc:
+            raise Unavailable(
+                "the decision could not be recorded in the audit log; treat it as a deny"
+            ) from exc
+        return self._combine(decisions, ids, seqs)

@@ -1,0 +1,134 @@
+"""Group commit of decision records and their lineage events.
+
+Every caller waits until its audit record (and the OpenLineage event of the access, written to
+the outbox) is committed before it is answered. Records that arrive while a commit is running
+share the next transaction, so the chain lock and the fsync are paid once per group instead of
+once per decision. A failed commit fails every waiter of that group; nothing is half-written.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+import time
+from collections.abc import Sequence
+from concurrent.futures import Future
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from governance.audit import AuditEntry, AuditLog, canonical_json
+from governance.db import Database
+from governance.models import OutboxEvent
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class _Work:
+    entries: Sequence[AuditEntry]
+    events: Sequence[dict[str, Any]]
+    future: Future[list[int]] = field(default_factory=Future)
+
+
+class DecisionRecorder:
+    """Writes audit entries and outbox events, batching concurrent callers."""
+
+    def __init__(
+        self, db: Database, audit: AuditLog, *, window_ms: float = 1.0, max_batch: int = 2000
+    ) -> None:
+        self._db = db
+        self._audit = audit
+        self._window = window_ms / 1000.0
+        self._max_batch = max_batch
+        self._queue: queue.Queue[_Work | None] = queue.Queue()
+        self._thread: threading.Thread | None = None
+        self._lock = threading.Lock()
+        self._closed = False
+
+    def _ensure_thread(self) -> None:
+        if self._thread is None:
+            with self._lock:
+                if self._thread is None:
+                    self._thread = threading.Thread(
+                        target=self._run, name="decision-recorder", daemon=True
+                    )
+                    self._thread.start()
+
+    def submit(
+        self, entries: Sequence[AuditEntry], events: Sequence[dict[str, Any]] = ()
+    ) -> Future[list[int]]:
+        """Queue records for the next group commit; the future gives their sequence numbers."""
+        if self._closed:
+            raise RuntimeError("recorder is closed")
+        self._ensure_thread()
+        work = _Work(entries, events)
+        self._queue.put(work)
+        return work.future
+
+    def record(
+        self,
+        entries: Sequence[AuditEntry],
+        events: Sequence[dict[str, Any]] = (),
+        timeout: float = 60.0,
+    ) -> list[int]:
+        return self.submit(entries, events).result(timeout)
+
+    def write(self, batch: Sequence[_Work]) -> None:
+        now = datetime.now(UTC)
+        with self._db.write_session() as session:
+            seqs = self._audit.append_in(session, [e for w in batch for e in w.entries])
+            for work in batch:
+                for event in work.events:
+                    session.add(
+                        OutboxEvent(
+                            received_at=now, source="decision", payload=canonical_json(event)
+                        )
+                    )
+            session.commit()
+        position = 0
+        for work in batch:
+            n = len(work.entries)
+            work.future.set_result(seqs[position : position + n])
+            position += n
+
+    def _run(self) -> None:
+        while True:
+            first = self._queue.get()
+            if first is None:
+                return
+            batch = [first]
+            size = len(first.entries)
+            deadline = time.monotonic() + self._window
+            stop = False
+            while size < self._max_batch:
+                timeout = deadline - time.monotonic()
+                try:
+                    item = (
+                        self._queue.get_nowait()
+                        if timeout <= 0
+                        else self._queue.get(timeout=timeout)
+                    )
+                except queue.Empty:
+                    break
+                if item is None:
+                    stop = True
+                    break
+                batch.append(item)
+                size += len(item.entries)
+            try:
+                self.write(batch)
+            except Exception as exc:
+                log.error("decision records could not be committed: %s", type(exc).__name__)
+                for work in batch:
+                    if not work.future.done():
+                        work.future.set_exception(exc)
+            if stop:
+                return
+
+    def close(self) -> None:
+        self._closed = True
+        if self._thread is not None:
+            self._queue.put(None)
+            self._thread.join(timeout=10)

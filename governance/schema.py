@@ -1,0 +1,43 @@
+"""Schema management through Alembic: upgrade, and the drift check that CI runs."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from alembic import command
+from alembic.autogenerate import compare_metadata
+from alembic.config import Config
+from alembic.migration import MigrationContext
+from sqlalchemy import create_engine, pool
+from sqlmodel import SQLModel
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def import_all_models() -> None:
+    """Register every table on ``SQLModel.metadata`` (governance and lineage)."""
+    import governance.models  # noqa: F401
+
+
+def alembic_config(url: str) -> Config:
+    cfg = Config(str(ROOT / "alembic.ini"))
+    cfg.set_main_option("script_location", str(ROOT / "migrations"))
+    cfg.set_main_option("sqlalchemy.url", url.replace("%", "%%"))
+    return cfg
+
+
+def upgrade(url: str, revision: str = "head") -> None:
+    command.upgrade(alembic_config(url), revision)
+
+
+def drift(url: str) -> list[Any]:
+    """What autogenerate would change between the migrated database and the models."""
+    import_all_models()
+    engine = create_engine(url, poolclass=pool.NullPool)
+    try:
+        with engine.connect() as conn:
+            ctx = MigrationContext.configure(conn, opts={"compare_type": True})
+            return list(compare_metadata(ctx, SQLModel.metadata))
+    finally:
+        engine.dispose()

@@ -1,0 +1,87 @@
+"""The service objects of one process, built by one factory from the settings."""
+
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from governance.audit import AuditLog
+from governance.callers import ApiKeys
+from governance.config import Settings
+from governance.db import Database, database_from_settings
+from governance.decisions import DecisionService
+from governance.models import PolicyVersionRecord
+from governance.pdp.bundle import PolicyBundle
+from governance.pdp.engine import PolicyDecisionPoint
+from governance.pdp.watcher import PolicyWatcher
+from governance.recorder import DecisionRecorder
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Services:
+    settings: Settings
+    db: Database
+    pdp: PolicyDecisionPoint
+    audit: AuditLog
+    recorder: DecisionRecorder
+    decisions: DecisionService
+    keys: ApiKeys
+    watcher: PolicyWatcher
+    extras: dict[str, Any] = field(default_factory=dict)
+
+    def start(self) -> None:
+        self.watcher.start()
+
+    def close(self) -> None:
+        self.watcher.stop()
+        self.recorder.close()
+        for extra in self.extras.values():
+            closer = getattr(extra, "close", None)
+            if callable(closer):
+                closer()
+        self.db.dispose()
+
+
+def remember_version(db: Database, bundle: PolicyBundle) -> None:
+    """Keep every served policy version, so auditors can resolve the hash on a decision."""
+    try:
+        with db.session() as session:
+            if session.get(PolicyVersionRecord, bundle.version) is None:
+                session.add(
+                    PolicyVersionRecord(
+                        version=bundle.version,
+                        first_loaded_at=datetime.now(UTC),
+                        files=json.dumps(dict(bundle.files), sort_keys=True),
+                    )
+                )
+                session.commit()
+    except Exception as exc:  # another worker may have inserted it first
+        log.debug("policy version not recorded: %s", type(exc).__name__)
+
+
+def build_services(settings: Settings, db: Database | None = None) -> Services:
+    """Build the core services; raises ``InvalidPolicy`` when the policy files do not load."""
+    db = db or database_from_settings(settings)
+    pdp = PolicyDecisionPoint.from_directory(
+        settings.policy_dir, cache_size=settings.decision_cache_size
+    )
+    audit = AuditLog(db, settings.audit.hmac_key.get_secret_value().encode())
+    recorder = DecisionRecorder(db, audit, window_ms=settings.audit.group_commit_ms)
+    decisions = DecisionService(pdp, recorder, record_lineage=settings.lineage.record_decisions)
+    remember_version(db, pdp.bundle)
+    pdp.on_reload(lambda bundle: remember_version(db, bundle))
+    return Services(
+        settings=settings,
+        db=db,
+        pdp=pdp,
+        audit=audit,
+        recorder=recorder,
+        decisions=decisions,
+        keys=ApiKeys(db, cache_seconds=settings.api.key_cache_seconds),
+        watcher=PolicyWatcher(pdp, settings.policy_reload_seconds),
+    )
