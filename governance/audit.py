@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import func
+from sqlalchemy import func, insert
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlmodel import Session, col, select
@@ -55,6 +55,23 @@ class AuditEntry:
     payload: dict[str, Any]
     caller: str = ""
     kind: str = "decision"
+
+
+_HASHED = (
+    "seq",
+    "decision_id",
+    "kind",
+    "recorded_at",
+    "caller",
+    "subject",
+    "action",
+    "dataset",
+    "purpose",
+    "decision",
+    "reason",
+    "policy_version",
+    "payload",
+)
 
 
 def _fields(record: DecisionRecord) -> dict[str, Any]:
@@ -107,7 +124,10 @@ class AuditLog:
         self._key = key
 
     def _hash(self, prev_hash: str, record: DecisionRecord) -> str:
-        message = prev_hash.encode() + b"\n" + canonical_json(_fields(record)).encode()
+        return self._hash_fields(prev_hash, _fields(record))
+
+    def _hash_fields(self, prev_hash: str, fields: dict[str, Any]) -> str:
+        message = prev_hash.encode() + b"\n" + canonical_json(fields).encode()
         return hmac.new(self._key, message, hashlib.sha256).hexdigest()
 
     def append_in(self, session: Session, entries: Sequence[AuditEntry]) -> list[int]:
@@ -117,29 +137,31 @@ class AuditLog:
         head = self._locked_head(session)
         seq, prev = head.seq, head.hash or GENESIS
         seqs = []
+        rows = []
         for entry in entries:
             seq += 1
-            record = DecisionRecord(
-                seq=seq,
-                decision_id=entry.decision_id,
-                kind=entry.kind,
-                recorded_at=entry.recorded_at,
-                caller=entry.caller,
-                subject=entry.subject,
-                action=entry.action,
-                dataset=entry.dataset,
-                purpose=entry.purpose,
-                decision=entry.decision,
-                reason=entry.reason,
-                policy_version=entry.policy_version,
-                payload=canonical_json(entry.payload),
-                prev_hash=prev,
-                hash="",
+            fields = {
+                "seq": seq,
+                "decision_id": entry.decision_id,
+                "kind": entry.kind,
+                "recorded_at": iso(entry.recorded_at),
+                "caller": entry.caller,
+                "subject": entry.subject,
+                "action": entry.action,
+                "dataset": entry.dataset,
+                "purpose": entry.purpose,
+                "decision": entry.decision,
+                "reason": entry.reason,
+                "policy_version": entry.policy_version,
+                "payload": canonical_json(entry.payload),
+            }
+            digest = self._hash_fields(prev, fields)
+            rows.append(
+                {**fields, "recorded_at": entry.recorded_at, "prev_hash": prev, "hash": digest}
             )
-            record.hash = self._hash(prev, record)
-            prev = record.hash
-            session.add(record)
+            prev = digest
             seqs.append(seq)
+        session.execute(insert(DecisionRecord.__table__), rows)  # type: ignore[attr-defined]
         head.seq, head.hash = seq, prev
         session.add(head)
         return seqs

@@ -127,6 +127,11 @@ class Settings(BaseSettings):
     policy_reload_seconds: float = Field(
         1.0, ge=0, description="How often the policy files are checked for changes; 0 disables."
     )
+    pdp_fast_path: bool = Field(
+        True,
+        description="Decide through the compiled path (same answers as Casbin, faster). "
+        "False makes every decision call casbin.Enforcer.enforce directly.",
+    )
     decision_cache_size: int = Field(
         100_000, ge=0, description="Decisions cached per policy version; 0 disables the cache."
     )

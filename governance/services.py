@@ -68,7 +68,9 @@ def build_services(settings: Settings, db: Database | None = None) -> Services:
     """Build the core services; raises ``InvalidPolicy`` when the policy files do not load."""
     db = db or database_from_settings(settings)
     pdp = PolicyDecisionPoint.from_directory(
-        settings.policy_dir, cache_size=settings.decision_cache_size
+        settings.policy_dir,
+        cache_size=settings.decision_cache_size,
+        fast_path=settings.pdp_fast_path,
     )
     audit = AuditLog(db, settings.audit.hmac_key.get_secret_value().encode())
     recorder = DecisionRecorder(db, audit, window_ms=settings.audit.group_commit_ms)

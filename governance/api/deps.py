@@ -9,6 +9,7 @@ from typing import Annotated
 import casbin
 from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from starlette.concurrency import run_in_threadpool
 
 from governance.callers import Caller
 from governance.errors import AccessDenied, Unauthenticated
@@ -36,7 +37,7 @@ class ApiAccess:
         return hit
 
 
-def get_services(request: Request) -> Services:
+async def get_services(request: Request) -> Services:
     services: Services = request.app.state.services
     return services
 
@@ -44,13 +45,17 @@ def get_services(request: Request) -> Services:
 ServicesDep = Annotated[Services, Depends(get_services)]
 
 
-def authenticate(
+async def authenticate(
     services: ServicesDep,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
 ) -> Caller:
     if credentials is None or credentials.scheme.lower() != "bearer":
         raise Unauthenticated("this endpoint needs 'Authorization: Bearer <API key>'")
-    return services.keys.verify(credentials.credentials)
+    token = credentials.credentials
+    cached = services.keys.cached(token)
+    if cached is not None:
+        return cached
+    return await run_in_threadpool(services.keys.verify, token)
 
 
 CallerDep = Annotated[Caller, Depends(authenticate)]

@@ -74,16 +74,18 @@ def version_of(contents: Mapping[str, bytes]) -> tuple[str, dict[str, str]]:
     return digest.hexdigest(), manifest
 
 
-def new_enforcer(model: Path | str, policy: Path | str) -> casbin.Enforcer:
-    """Casbin as this service configures it: g2 members may be keyMatch patterns.
+REQUEST_FIELDS = ("sub", "obj", "ns", "act", "pur", "ctx")
+"""What the service can put in a Casbin request; model.conf's request_definition picks from these."""
 
-    ``g2, callcentre/*, group:support_records`` puts every callcentre dataset in the group;
-    this is Casbin's pattern-matching RBAC (``add_named_matching_func``).
-    """
-    enforcer = casbin.Enforcer(str(model), str(policy))
-    if "g" in enforcer.model.keys() and "g2" in enforcer.model["g"]:
-        enforcer.add_named_matching_func("g2", key_match)
-    return enforcer
+
+def new_enforcer(model: Path | str, policy: Path | str) -> casbin.Enforcer:
+    """Casbin as the service uses it: a file model and a file policy, nothing registered."""
+    return casbin.Enforcer(str(model), str(policy))
+
+
+def namespace_pattern(dataset: str) -> str:
+    """``crm/customers`` → ``crm/*``: how a whole namespace is named in g2 lines."""
+    return dataset.split("/", 1)[0] + "/*"
 
 
 @dataclass(frozen=True)
@@ -105,9 +107,22 @@ class PolicyBundle:
     recognizers: tuple[RecognizerFile, ...]
     subjects: RoleGraph
     datasets: RoleGraph
+    request_fields: tuple[str, ...] = ("sub", "obj", "act", "pur", "ctx")
     known_subjects: frozenset[str] = frozenset()
     warnings: tuple[Finding, ...] = ()
     loaded_at: datetime = field(default_factory=lambda: datetime.now(UTC))
+
+    def request_values(self, sub: str, obj: str, act: str, pur: str, ctx: Any) -> tuple[Any, ...]:
+        """The Casbin request for these values, in the order model.conf declares."""
+        values = {
+            "sub": sub,
+            "obj": obj,
+            "ns": namespace_pattern(obj),
+            "act": act,
+            "pur": pur,
+            "ctx": ctx,
+        }
+        return tuple(values[name] for name in self.request_fields)
 
     def enforce(self, *rvals: Any) -> Outcome:
         """Casbin's answer, through the compiled path when the model allows it."""
@@ -123,9 +138,15 @@ class PolicyBundle:
         line = self.rule_lines[index] if index < len(self.rule_lines) else 0
         return f"policy.csv:{line}: p, {', '.join(self.rule(index))}"
 
+    def dataset_groups(self, dataset: str) -> set[str]:
+        """The dataset, its groups and its namespace's groups."""
+        return self.datasets.ancestors(dataset) | self.datasets.ancestors(
+            namespace_pattern(dataset)
+        )
+
     def dataset_matcher(self, dataset: str) -> Callable[[str], bool]:
         """Does a rule's dataset entry (dataset, group or pattern) cover ``dataset``?"""
-        groups = self.datasets.ancestors(dataset)
+        groups = self.dataset_groups(dataset)
         return lambda entry: entry in groups or ("*" in entry and key_match(dataset, entry))
 
     def subject_roles(self, subject: str) -> set[str]:
@@ -146,7 +167,7 @@ class PolicyAnalysis:
         return [f for f in self.findings if f.severity == "error"]
 
 
-def analyse_policy_dir(directory: Path) -> PolicyAnalysis:
+def analyse_policy_dir(directory: Path, *, fast_path: bool = True) -> PolicyAnalysis:
     """Load and check a policy directory; the bundle is None when there is any error."""
     directory = directory.resolve()
     findings: list[Finding] = []
@@ -188,6 +209,18 @@ def analyse_policy_dir(directory: Path) -> PolicyAnalysis:
         return PolicyAnalysis(None, tuple(sorted(findings)), version)
     model = enforcer.model
     r_tokens = list(model["r"]["r"].tokens)
+    request_fields = tuple(t[2:] for t in r_tokens)
+    unknown = [f for f in request_fields if f not in REQUEST_FIELDS]
+    if unknown:
+        findings.append(
+            Finding(
+                MODEL,
+                0,
+                "error",
+                f"request_definition uses {', '.join(unknown)}; the service provides "
+                f"{', '.join(REQUEST_FIELDS)}",
+            )
+        )
     p_tokens = list(model["p"]["p"].tokens)
     csv_lines = read_policy_lines(directory / POLICY)
     lines = lint_policy(
@@ -215,6 +248,8 @@ def analyse_policy_dir(directory: Path) -> PolicyAnalysis:
     fast: FastEnforcer | None = None
     reason: str | None = None
     try:
+        if not fast_path:
+            raise UnsupportedModel("turned off by GOVERNANCE_PDP_FAST_PATH=false")
         fast = FastEnforcer(enforcer)
     except UnsupportedModel as exc:
         reason = str(exc)
@@ -249,6 +284,7 @@ def analyse_policy_dir(directory: Path) -> PolicyAnalysis:
             | {r.sub for r in lines.rules}
         ),
         warnings=tuple(sorted(findings)),
+        request_fields=request_fields,
     )
     return PolicyAnalysis(bundle, tuple(sorted(findings)), version)
 

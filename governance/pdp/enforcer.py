@@ -26,7 +26,7 @@ from typing import Any
 
 import casbin
 from casbin.effect import Effector
-from casbin.util import escape_assertion, key_match, replace_eval
+from casbin.util import escape_assertion, replace_eval
 from casbin.util.builtin_operators import generate_g_function
 from casbin.util.expression import SimpleEval
 
@@ -67,52 +67,27 @@ class RoleGraph:
 
     ``has_link(a, b)`` holds when ``b`` is reachable from ``a`` in fewer than
     ``max_hierarchy_level`` steps (``a`` itself included), exactly as the default role manager.
-    With ``patterns`` (keyMatch registered as the matching function) a name also inherits the
-    roles of every pattern member that matches it, as Casbin's ``copy_from`` does.
     """
 
-    def __init__(
-        self,
-        parents: dict[str, tuple[str, ...]],
-        max_level: int = 10,
-        *,
-        patterns: bool = False,
-    ) -> None:
+    def __init__(self, parents: dict[str, tuple[str, ...]], max_level: int = 10) -> None:
         self.parents = parents
         self.max_level = max_level
-        self._by_prefix: dict[str, list[str]] = {}
-        if patterns:
-            for name in parents:
-                star = name.find("*")
-                if star != -1:
-                    self._by_prefix.setdefault(name[:star], []).append(name)
 
     @classmethod
     def from_role_manager(cls, rm: Any) -> RoleGraph:
         if rm is None:
             return cls({})
         parents = {name: tuple(r.name for r in role.roles) for name, role in rm.all_roles.items()}
-        patterns = getattr(rm, "matching_func", None) is key_match
-        return cls(parents, rm.max_hierarchy_level, patterns=patterns)
-
-    def direct(self, name: str) -> tuple[str, ...] | set[str]:
-        own = self.parents.get(name, ())
-        if not self._by_prefix:
-            return own
-        found: set[str] = set(own)
-        for end in range(len(name) + 1):
-            for pattern in self._by_prefix.get(name[:end], ()):
-                if pattern != name:
-                    found.update(self.parents[pattern])
-        return found
+        return cls(parents, rm.max_hierarchy_level)
 
     def ancestors(self, name: str) -> set[str]:
         reach = {name}
         frontier = [name]
+        parents = self.parents
         for _ in range(self.max_level - 1):
             nxt: list[str] = []
             for n in frontier:
-                for parent in self.direct(n):
+                for parent in parents.get(n, ()):
                     if parent not in reach:
                         reach.add(parent)
                         nxt.append(parent)
@@ -121,41 +96,31 @@ class RoleGraph:
             frontier = nxt
         return reach
 
-    def names(self) -> set[str]:
-        out = set(self.parents)
-        for ps in self.parents.values():
-            out.update(ps)
-        return out
+
+@dataclass(frozen=True)
+class _Atom:
+    """One indexable test of a policy field against the request.
+
+    kind ``role``: ``g(r.x, p.y)``; ``pattern``: ``keyMatch(r.x, p.y)``; ``eq``: ``r.x == p.y``;
+    ``const``: ``p.y == "<constant>"``. None of them can raise.
+    """
+
+    kind: str
+    r_index: int = -1
+    graph: RoleGraph | None = None
+    constant: str = ""
 
 
 @dataclass(frozen=True)
-class _RoleClause:
-    """``g(r.x, p.y)``, optionally ``|| keyMatch(r.x, p.y)``."""
+class _Clause:
+    """A matcher conjunct: an OR of atoms that all test the same policy field."""
 
-    r_index: int
     p_index: int
-    graph: RoleGraph
-    with_pattern: bool
+    atoms: tuple[_Atom, ...]
 
-
-@dataclass(frozen=True)
-class _PatternClause:
-    """``keyMatch(r.x, p.y)``."""
-
-    r_index: int
-    p_index: int
-
-
-@dataclass(frozen=True)
-class _EqClause:
-    """``r.x == p.y``, optionally ``|| p.y == "<wildcard>"``."""
-
-    r_index: int
-    p_index: int
-    wildcard: str | None
-
-
-_Clause = _RoleClause | _PatternClause | _EqClause
+    @property
+    def r_indices(self) -> tuple[int, ...]:
+        return tuple(a.r_index for a in self.atoms if a.kind != "const")
 
 
 def _name(node: ast.AST) -> str | None:
@@ -228,7 +193,7 @@ class FastEnforcer:
             for key, assertion in model["g"].items():
                 rm = assertion.rm
                 if rm is not None and (
-                    getattr(rm, "matching_func", None) not in (None, key_match)
+                    getattr(rm, "matching_func", None) is not None
                     or getattr(rm, "domain_matching_func", None) is not None
                     or not hasattr(rm, "all_roles")
                 ):
@@ -244,50 +209,58 @@ class FastEnforcer:
         self._poisoned: dict[int, str] = {}
         self._opaque: dict[int, str] = {}
         self._conditions: list[tuple[CompiledCondition, ...]] = []
+        # conditions repeat across rules: compile each distinct text once
+        by_text: dict[tuple[str, ...], tuple[str, Any]] = {}
         for i, rule in enumerate(self._rules):
             compiled: tuple[CompiledCondition, ...] = ()
             if len(rule) != len(self._p_tokens):
                 self._poisoned[i] = "invalid policy size"
             elif self._eval_tokens:
-                compiled = self._compile_rule(i, rule, matcher, template, names, functions)
+                texts = tuple(rule[self._p_tokens.index(t)] for t in self._eval_tokens)
+                status = by_text.get(texts)
+                if status is None:
+                    status = self._compile_texts(texts, matcher, template, names, functions)
+                    by_text[texts] = status
+                kind, value = status
+                if kind == "ok":
+                    compiled = value
+                elif kind == "poisoned":
+                    self._poisoned[i] = value
+                else:
+                    self._opaque[i] = value
             self._conditions.append(compiled)
         self._functions = functions
         self._always = sorted(set(self._poisoned) | set(self._opaque))
         self._index = self._build_index()
-        self._admissible_cache: list[dict[Any, frozenset[str]]] = [{} for _ in self._clauses]
+        self._admissible_cache: list[dict[Any, frozenset[Any]]] = [{} for _ in self._clauses]
         self._star_prefixes: list[dict[str, list[str]]] = [
             self._prefixes(c.p_index) for c in self._clauses
         ]
 
-    def _compile_rule(
+    def _compile_texts(
         self,
-        i: int,
-        rule: list[str],
+        texts: tuple[str, ...],
         matcher: str,
         template: ast.expr,
         names: frozenset[str],
         functions: dict[str, Any],
-    ) -> tuple[CompiledCondition, ...]:
-        params = dict(zip(self._p_tokens, rule, strict=True))
-        texts = [escape_assertion(params[token]) for token in self._eval_tokens]
-        full = casbin_rewrite(replace_eval(matcher, list(texts)))
+    ) -> tuple[str, Any]:
+        """("ok", conditions), ("poisoned", why Casbin fails) or ("opaque", Casbin's expression)."""
+        escaped = [escape_assertion(text) for text in texts]
+        full = casbin_rewrite(replace_eval(matcher, escaped))
         try:
             full_tree = ast.parse(full.strip()).body[0].value  # type: ignore[attr-defined]
         except Exception as exc:  # Casbin fails on this rule the same way
-            self._poisoned[i] = f"condition does not parse: {type(exc).__name__}: {exc}"
-            return ()
-        compiled: list[CompiledCondition] = []
+            return "poisoned", f"condition does not parse: {type(exc).__name__}: {exc}"
         try:
-            for token in self._eval_tokens:
-                compiled.append(compile_condition(params[token], names, functions))
+            compiled = tuple(compile_condition(text, names, functions) for text in texts)
             expected = _substitute(template, [c.tree for c in compiled])
             same = ast.dump(expected) == ast.dump(full_tree)
         except Exception:
             same = False
         if not same:
-            self._opaque[i] = full
-            return ()
-        return tuple(compiled)
+            return "opaque", full
+        return "ok", compiled
 
     # ---- construction ------------------------------------------------------------------------
 
@@ -330,43 +303,47 @@ class FastEnforcer:
             raise UnsupportedModel(f"clause compares {r_name} and {p_name}")
         return self._r_tokens.index(r_name), self._p_tokens.index(p_name)
 
-    def _clause(self, node: ast.AST, role_managers: dict[str, Any]) -> _Clause:
+    def _atom(self, node: ast.AST, role_managers: dict[str, Any]) -> tuple[str, _Atom]:
+        """Parse one atom; returns the policy field it tests and the atom."""
         call = _call_args(node)
         if call:
             fn, a, b = call
+            r_index, _ = self._indices(a, b)
             if fn in role_managers:
-                return self._role_clause(fn, a, b, role_managers, with_pattern=False)
+                graph = RoleGraph.from_role_manager(role_managers[fn])
+                return b, _Atom("role", r_index, graph)
             if fn == "keyMatch":
-                return _PatternClause(*self._indices(a, b))
+                return b, _Atom("pattern", r_index)
             raise UnsupportedModel(f"function {fn}")
         eq = _eq_names(node)
         if eq:
             a, b = eq if eq[0].startswith("r_") else (eq[1], eq[0])
-            return _EqClause(*self._indices(a, b), wildcard=None)
-        if isinstance(node, ast.BoolOp) and isinstance(node.op, ast.Or) and len(node.values) == 2:
-            left, right = node.values
-            calls = [_call_args(left), _call_args(right)]
-            if calls[0] and calls[1]:
-                kinds = {c[0] for c in calls if c}
-                pairs = {(c[1], c[2]) for c in calls if c}
-                role_fns = [k for k in kinds if k in role_managers]
-                if len(pairs) == 1 and len(role_fns) == 1 and kinds == {role_fns[0], "keyMatch"}:
-                    a, b = pairs.pop()
-                    return self._role_clause(role_fns[0], a, b, role_managers, with_pattern=True)
-            for wild_node, eq_node in ((left, right), (right, left)):
-                wild, pair = _eq_constant(wild_node), _eq_names(eq_node)
-                if wild and pair and wild[0] in pair and wild[0].startswith("p_"):
-                    p_name = wild[0]
-                    r_name = pair[0] if pair[1] == p_name else pair[1]
-                    return _EqClause(*self._indices(r_name, p_name), wildcard=wild[1])
+            r_index, _ = self._indices(a, b)
+            return b, _Atom("eq", r_index)
+        const = _eq_constant(node)
+        if const and const[0] in self._p_tokens:
+            return const[0], _Atom("const", constant=const[1])
         raise UnsupportedModel(f"clause {ast.unparse(node)}")
 
-    def _role_clause(
-        self, fn: str, a: str, b: str, role_managers: dict[str, Any], *, with_pattern: bool
-    ) -> _RoleClause:
-        r_index, p_index = self._indices(a, b)
-        graph = RoleGraph.from_role_manager(role_managers[fn])
-        return _RoleClause(r_index, p_index, graph, with_pattern)
+    def _clause(self, node: ast.AST, role_managers: dict[str, Any]) -> _Clause:
+        parts: list[ast.AST] = []
+
+        def flatten(n: ast.AST) -> None:
+            if isinstance(n, ast.BoolOp) and isinstance(n.op, ast.Or):
+                for v in n.values:
+                    flatten(v)
+            else:
+                parts.append(n)
+
+        flatten(node)
+        parsed = [self._atom(p, role_managers) for p in parts]
+        fields = {f for f, _ in parsed}
+        atoms = tuple(a for _, a in parsed)
+        if len(fields) != 1:
+            raise UnsupportedModel(f"clause {ast.unparse(node)} tests several policy fields")
+        if all(a.kind == "const" for a in atoms):
+            raise UnsupportedModel(f"clause {ast.unparse(node)} does not read the request")
+        return _Clause(self._p_tokens.index(fields.pop()), atoms)
 
     def _build_index(self) -> dict[Any, Any] | list[int]:
         root: dict[Any, Any] | list[int] = {} if self._clauses else []
@@ -411,28 +388,36 @@ class FastEnforcer:
                     found.update(bucket)
         return found
 
-    def _admissible(self, clause_no: int, value: Any) -> frozenset[str]:
+    def _admissible(self, clause_no: int, rvals: Sequence[Any]) -> frozenset[Any]:
+        """The policy-field values this clause accepts for the request."""
+        clause = self._clauses[clause_no]
+        key: tuple[Any, ...] | None = tuple(rvals[i] for i in clause.r_indices)
         cache = self._admissible_cache[clause_no]
-        hit = cache.get(value)
+        try:
+            hit = cache.get(key)
+        except TypeError:  # an unhashable request value
+            hit, key = None, None
         if hit is not None:
             return hit
-        clause = self._clauses[clause_no]
-        result: set[str]
-        if isinstance(clause, _RoleClause):
-            result = clause.graph.ancestors(value) if isinstance(value, str) else {value}
-            if clause.with_pattern and isinstance(value, str):
+        result: set[Any] = set()
+        for atom in clause.atoms:
+            if atom.kind == "const":
+                result.add(atom.constant)
+                continue
+            value = rvals[atom.r_index]
+            if atom.kind == "role" and isinstance(value, str) and atom.graph is not None:
+                result |= atom.graph.ancestors(value)
+            elif atom.kind == "pattern" and isinstance(value, str):
+                result.add(value)
                 result |= self._pattern_matches(clause_no, value)
-        elif isinstance(clause, _PatternClause):
-            result = {value}
-            if isinstance(value, str):
-                result |= self._pattern_matches(clause_no, value)
-        else:
-            result = {value} if clause.wildcard is None else {value, clause.wildcard}
+            else:
+                with contextlib.suppress(TypeError):  # unhashable: equals no policy string
+                    result.add(value)
         frozen = frozenset(result)
-        if len(cache) > _CACHE_LIMIT:
-            cache.clear()
-        with contextlib.suppress(TypeError):  # unhashable request value: nothing to cache
-            cache[value] = frozen
+        if key is not None:
+            if len(cache) > _CACHE_LIMIT:
+                cache.clear()
+            cache[key] = frozen
         return frozen
 
     def candidates(self, rvals: Sequence[Any]) -> list[int]:
@@ -441,8 +426,8 @@ class FastEnforcer:
             found = list(self._index) if isinstance(self._index, list) else []
         else:
             current: list[Any] = [self._index]
-            for clause_no, clause in enumerate(self._clauses):
-                keys = self._admissible(clause_no, rvals[clause.r_index])
+            for clause_no in range(len(self._clauses)):
+                keys = self._admissible(clause_no, rvals)
                 nxt: list[Any] = []
                 for node in current:
                     if len(keys) < len(node):

@@ -84,8 +84,10 @@ class PolicyDecisionPoint:
         *,
         cache_size: int = 100_000,
         classifications: ClassificationLookup | None = None,
+        fast_path: bool = True,
     ) -> None:
         self._state = _State(bundle)
+        self._fast_path = fast_path
         self._directory = bundle.directory
         self._fingerprint = fingerprint(bundle.directory)
         self._cache_size = cache_size
@@ -102,13 +104,19 @@ class PolicyDecisionPoint:
         *,
         cache_size: int = 100_000,
         classifications: ClassificationLookup | None = None,
+        fast_path: bool = True,
     ) -> PolicyDecisionPoint:
         """Load the policy or raise ``InvalidPolicy``: the service refuses to start without one."""
-        analysis = analyse_policy_dir(directory)
+        analysis = analyse_policy_dir(directory, fast_path=fast_path)
         if analysis.bundle is None:
             errors = [str(f) for f in analysis.errors]
             raise InvalidPolicy(f"policy does not load: {errors[0]}", errors)
-        return cls(analysis.bundle, cache_size=cache_size, classifications=classifications)
+        return cls(
+            analysis.bundle,
+            cache_size=cache_size,
+            classifications=classifications,
+            fast_path=fast_path,
+        )
 
     # ---- policy lifecycle --------------------------------------------------------------------
 
@@ -133,7 +141,7 @@ class PolicyDecisionPoint:
             current = self._state.bundle
             self._fingerprint = fingerprint(self._directory)
             try:
-                analysis = analyse_policy_dir(self._directory)
+                analysis = analyse_policy_dir(self._directory, fast_path=self._fast_path)
             except Exception as exc:  # a reload must never take the service down
                 log.exception("policy reload crashed; keeping version %s", current.version[:12])
                 errors: tuple[str, ...] = (f"reload failed: {type(exc).__name__}",)
@@ -230,7 +238,9 @@ class PolicyDecisionPoint:
             if role not in held:
                 return _deny(bundle, f"subject {sub} does not hold {role}")
         outcome = bundle.enforce(
-            sub, request.resource.dataset, request.action, request.purpose, ctx
+            *bundle.request_values(
+                sub, request.resource.dataset, request.action, request.purpose, ctx
+            )
         )
         if outcome.error is not None:
             return _deny(bundle, _error_reason(outcome))

@@ -10,6 +10,7 @@ Warnings: datasets not in the catalog, roles and groups defined but never used.
 from __future__ import annotations
 
 import ast
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -19,6 +20,7 @@ from governance.pdp.enforcer import RoleGraph
 from governance.pdp.sources import CsvLine, Finding
 
 UNCONDITIONAL = "True"
+_NAMESPACE_RE = re.compile(r"^[^/*\s]+/\*$")
 
 
 @dataclass(frozen=True)
@@ -57,7 +59,7 @@ def _graph(links: Sequence[tuple[str, str, int]]) -> RoleGraph:
     parents: dict[str, list[str]] = {}
     for child, parent, _ in links:
         parents.setdefault(child, []).append(parent)
-    return RoleGraph({k: tuple(v) for k, v in parents.items()}, patterns=True)
+    return RoleGraph({k: tuple(v) for k, v in parents.items()})
 
 
 def _covers_obj(general: str, specific: str, datasets: RoleGraph) -> bool:
@@ -69,7 +71,12 @@ def _covers_obj(general: str, specific: str, datasets: RoleGraph) -> bool:
         spec_star = specific.find("*")
         target = specific[:spec_star] if spec_star != -1 else specific
         return target.startswith(prefix) and not specific.startswith("group:")
-    return "*" not in specific and general in datasets.ancestors(specific)
+    if "*" in specific:
+        return False
+    groups = datasets.ancestors(specific)
+    if not specific.startswith("group:"):
+        groups |= datasets.ancestors(specific.split("/", 1)[0] + "/*")
+    return general in groups
 
 
 def _check_condition(cond: str, line: int, display: str, names: frozenset[str]) -> list[Finding]:
@@ -236,8 +243,10 @@ def _check_link(kind: str, child: str, parent: str) -> list[str]:
     else:
         if not parent.startswith("group:"):
             problems.append(f"g2: {parent} must be a group (group:NAME)")
-        if not (child.startswith("group:") or DATASET_RE.match(child) or child.endswith("*")):
-            problems.append(f"g2: {child!r} must be ns/name, a pattern ending in * or a group")
+        if "*" in child and not _NAMESPACE_RE.match(child):
+            problems.append(f"g2: {child!r}: a whole namespace is written NAMESPACE/*")
+        elif not (child.startswith("group:") or DATASET_RE.match(child)):
+            problems.append(f"g2: {child!r} must be ns/name, NAMESPACE/* or a group")
     return problems
 
 

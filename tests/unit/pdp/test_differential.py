@@ -34,6 +34,17 @@ e = some(where (p.eft == allow))
 m = g(r.sub, p.sub) && g2(r.obj, p.obj) && r.act == p.act && (p.pur == "*" || r.pur == p.pur) && eval(p.cond)
 """
 
+ACL_MODEL = """
+[request_definition]
+r = sub, obj, act, pur, ctx
+[policy_definition]
+p = sub, obj, act, pur, cond, eft
+[policy_effect]
+e = some(where (p.eft == allow)) && !some(where (p.eft == deny))
+[matchers]
+m = r.sub == p.sub && (p.obj == r.obj || "*" == p.obj) && r.act == p.act && (r.pur == p.pur || p.pur == "*" || p.pur == "any") && eval(p.cond)
+"""
+
 PRIORITY_MODEL = """
 [request_definition]
 r = sub, obj, act, pur, ctx
@@ -53,6 +64,7 @@ ROLES = [f"role:r{i}" for i in range(14)]
 DATASETS = ["crm/a", "crm/b", "web/a", "web/orders", "app/x", "ml/f1"]
 GROUPS = [f"group:g{i}" for i in range(5)]
 PATTERNS = ["crm/*", "web/*", "w*", "ml/f*", "*"]
+NAMESPACES = ["crm/*", "web/*", "app/*", "ml/*"]
 ACTIONS = ["read", "write"]
 PURPOSES = ["analytics", "marketing", "model_training"]
 
@@ -117,7 +129,7 @@ def policies(draw: st.DrawFn, *, with_eft: bool = True, obj_pool: list[str] | No
         parent = draw(st.sampled_from(ROLES))
         lines.append(f"g, {child}, {parent}")
     for _ in range(draw(st.integers(0, 10))):
-        member = draw(st.sampled_from(DATASETS + PATTERNS + GROUPS))
+        member = draw(st.sampled_from(DATASETS + NAMESPACES + GROUPS))
         group = draw(st.sampled_from(GROUPS))
         lines.append(f"g2, {member}, {group}")
     for _ in range(draw(st.integers(1, 14))):
@@ -188,6 +200,12 @@ def requests(draw: st.DrawFn, policy: str = "") -> tuple[Any, ...]:
     )
 
 
+def with_namespace(req: tuple[Any, ...]) -> tuple[Any, ...]:
+    """The shipped model's request: the dataset's namespace pattern after the dataset."""
+    sub, obj, act, pur, ctx = req
+    return (sub, obj, obj.split("/", 1)[0] + "/*", act, pur, ctx)
+
+
 def _compare(model_text: str, policy_text: str, reqs: list[tuple[Any, ...]]) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         model = Path(tmp) / "model.conf"
@@ -215,7 +233,7 @@ DIFF = settings(
 @given(policy=policies(), data=st.data())
 def test_shipped_model_matches_casbin(policy: str, data: st.DataObject) -> None:
     reqs = data.draw(st.lists(requests(policy), min_size=40, max_size=40))
-    _compare(SHIPPED_MODEL.read_text(), policy, reqs)
+    _compare(SHIPPED_MODEL.read_text(), policy, [with_namespace(r) for r in reqs])
 
 
 @settings(DIFF, max_examples=100)
@@ -223,6 +241,13 @@ def test_shipped_model_matches_casbin(policy: str, data: st.DataObject) -> None:
 def test_allow_override_model_matches_casbin(policy: str, data: st.DataObject) -> None:
     reqs = data.draw(st.lists(requests(policy), min_size=30, max_size=30))
     _compare(ALLOW_ONLY_MODEL, policy, reqs)
+
+
+@settings(DIFF, max_examples=100)
+@given(policy=policies(obj_pool=[*DATASETS, "*"]), data=st.data())
+def test_acl_model_matches_casbin(policy: str, data: st.DataObject) -> None:
+    reqs = data.draw(st.lists(requests(policy), min_size=30, max_size=30))
+    _compare(ACL_MODEL, policy, reqs)
 
 
 @settings(DIFF, max_examples=100)
@@ -254,7 +279,7 @@ def test_shipped_policy_matches_casbin_on_the_example_requests() -> None:
                         },
                         {"subject": {}, "resource": {}},
                     ):
-                        req = (sub, obj, act, pur, ctx)
+                        req = with_namespace((sub, obj, act, pur, ctx))
                         assert fast.enforce(*req).same_answer(casbin_outcome(oracle, *req)), req
                         checked += 1
     assert checked == 5 * 4 * 3 * 4 * 3
