@@ -175,7 +175,7 @@ class AuditLog:
             dialect = session.get_bind().dialect.name
             insert = pg_insert if dialect == "postgresql" else sqlite_insert
             session.exec(
-                insert(AuditHead)  # type: ignore[call-overload]
+                insert(AuditHead)
                 .values(id=1, seq=0, hash=GENESIS)
                 .on_conflict_do_nothing(index_elements=["id"])
             )

@@ -17,7 +17,11 @@ from governance.errors import GovernanceError
 if TYPE_CHECKING:
     from governance.callers import ApiKeys
 
-app = typer.Typer(help="Data governance and compliance service.", no_args_is_help=True)
+app = typer.Typer(
+    help="Data governance and compliance service.",
+    no_args_is_help=True,
+    pretty_exceptions_show_locals=False,
+)
 db_app = typer.Typer(help="The SQL store.", no_args_is_help=True)
 policy_app = typer.Typer(help="Policy files: lint and test.", no_args_is_help=True)
 audit_app = typer.Typer(help="The audit trail.", no_args_is_help=True)
@@ -86,6 +90,19 @@ def serve(
         log_level=settings.log_level.lower(),
         access_log=False,
     )
+
+
+@app.command()
+def demo(
+    port: Annotated[int, typer.Option(help="Port of the demo service.")] = 8000,
+    serve: Annotated[bool, typer.Option(help="Keep the service running after the demo.")] = True,
+) -> None:
+    """Start the service on embedded defaults and run the demo pipeline against it."""
+    from governance.demo import run_demo
+
+    settings = _settings()
+    setup_logging("WARNING")
+    run_demo(settings, host="127.0.0.1", port=port, serve=serve, console=console)
 
 
 # ---- db ------------------------------------------------------------------------------------

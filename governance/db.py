@@ -67,6 +67,8 @@ def _sqlite_begin(conn: Connection) -> None:
 def create_database(url: str, *, echo: bool = False) -> Database:
     """Build the engines for ``url``; creates the directory of a SQLite file if needed."""
     sa_url = make_url(url)
+    engine: Engine
+    write_engine: Engine
     if sa_url.get_backend_name() == "sqlite":
         if sa_url.database and sa_url.database != ":memory:":
             Path(sa_url.database).parent.mkdir(parents=True, exist_ok=True)

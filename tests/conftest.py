@@ -135,3 +135,31 @@ def make_settings(policy_dir: Path) -> object:
         return Settings(**values)  # type: ignore[arg-type]
 
     return make
+
+
+# ---- no silent runs ----------------------------------------------------------------------------
+
+_outcomes: dict[str, list[str]] = {"passed": [], "skipped": []}
+
+
+def pytest_runtest_logreport(report: pytest.TestReport) -> None:
+    if report.when == "call" and report.passed:
+        _outcomes["passed"].append(report.nodeid)
+    elif report.skipped:
+        _outcomes["skipped"].append(report.nodeid)
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    """In CI (services required) a run that passes nothing, or skips anything, fails."""
+    if not REQUIRE_SERVICES or exitstatus not in (0, 5):
+        return
+    reporter = session.config.pluginmanager.get_plugin("terminalreporter")
+    problems = []
+    if not _outcomes["passed"]:
+        problems.append("no test passed")
+    if _outcomes["skipped"]:
+        problems.append(f"{len(_outcomes['skipped'])} test(s) skipped: {_outcomes['skipped'][:5]}")
+    if problems:
+        if reporter is not None:
+            reporter.write_line("FAILED (services required): " + "; ".join(problems), red=True)
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED

@@ -51,7 +51,7 @@ def condition_source(rule_text: str) -> str:
     return casbin_rewrite("(" + casbin_util.escape_assertion(rule_text) + ")")
 
 
-class AttributeMissing(simpleeval.AttributeDoesNotExist):
+class AttributeMissing(simpleeval.AttributeDoesNotExist):  # type: ignore[misc]
     """Raised when a condition reads an attribute the request does not carry."""
 
 

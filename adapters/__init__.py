@@ -1,0 +1,1 @@
+"""Policy enforcement points for data sources and AI pipelines."""

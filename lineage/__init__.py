@@ -1,0 +1,1 @@
+"""Lineage: OpenLineage events in, a graph of jobs, runs, datasets and columns out."""
