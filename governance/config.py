@@ -84,6 +84,9 @@ class LineageSettings(BaseModel):
         1_048_576, gt=0, description="Largest single OpenLineage event accepted."
     )
     max_batch_events: int = Field(1000, gt=0, description="Most events in one batch post.")
+    max_batch_bytes: int = Field(
+        16 * 1_048_576, gt=0, description="Largest batch body (after decompression)."
+    )
     record_decisions: bool = Field(
         True, description="Record every allowed decision as an OpenLineage run event."
     )

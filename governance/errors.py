@@ -5,6 +5,7 @@ the boundary, and ``governance.api.errors`` is the one place that maps them to H
 
     GovernanceError
     ├── InvalidInput        a request or event that breaks the contract (field path in ``loc``)
+    │   ├── MalformedInput  a body that does not even parse (not JSON, bad gzip)
     │   └── PayloadTooLarge a body, batch or text past the configured size
     ├── InvalidPolicy       policy files that do not load or do not lint
     ├── NotFound            a named thing that does not exist
@@ -50,6 +51,12 @@ class InvalidInput(GovernanceError):
 
 class PayloadTooLarge(InvalidInput):
     title = "Payload too large"
+
+
+class MalformedInput(InvalidInput):
+    """A body that cannot even be parsed (not JSON, bad compression)."""
+
+    title = "Malformed request"
 
 
 class InvalidPolicy(GovernanceError):

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from sqlalchemy import Column, DateTime, Index, Text
+from sqlalchemy import Column, DateTime, Index, Text, false
 from sqlmodel import Field, SQLModel
 
 
@@ -100,3 +100,10 @@ class OutboxEvent(SQLModel, table=True):
     attempts: int = Field(default=0)
     last_error: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
     processed_at: datetime | None = Field(default=None, sa_column=_ts(nullable=True))
+    lease_owner: str | None = Field(default=None, max_length=64)
+    lease_until: datetime | None = Field(default=None, sa_column=_ts(nullable=True))
+    dead: bool = Field(
+        default=False,
+        sa_column_kwargs={"server_default": false()},
+        description="Gave up after too many attempts; kept for replay.",
+    )

@@ -18,6 +18,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+from sqlalchemy import insert
+
 from governance.audit import AuditEntry, AuditLog, canonical_json
 from governance.db import Database
 from governance.models import OutboxEvent
@@ -29,6 +31,7 @@ log = logging.getLogger(__name__)
 class _Work:
     entries: Sequence[AuditEntry]
     events: Sequence[dict[str, Any]]
+    source: str = "decision"
     future: Future[list[int]] = field(default_factory=Future)
 
 
@@ -57,13 +60,18 @@ class DecisionRecorder:
                     self._thread.start()
 
     def submit(
-        self, entries: Sequence[AuditEntry], events: Sequence[dict[str, Any]] = ()
+        self,
+        entries: Sequence[AuditEntry],
+        events: Sequence[dict[str, Any]] = (),
+        source: str = "decision",
     ) -> Future[list[int]]:
-        """Queue records for the next group commit; the future gives their sequence numbers."""
+        """Queue records for the next group commit; the future gives their sequence numbers.
+
+        ``events`` go to the lineage outbox with ``source`` (decision, api, batch)."""
         if self._closed:
             raise RuntimeError("recorder is closed")
         self._ensure_thread()
-        work = _Work(entries, events)
+        work = _Work(entries, events, source)
         self._queue.put(work)
         return work.future
 
@@ -79,13 +87,19 @@ class DecisionRecorder:
         now = datetime.now(UTC)
         with self._db.write_session() as session:
             seqs = self._audit.append_in(session, [e for w in batch for e in w.entries])
-            for work in batch:
-                for event in work.events:
-                    session.add(
-                        OutboxEvent(
-                            received_at=now, source="decision", payload=canonical_json(event)
-                        )
-                    )
+            events = [
+                {
+                    "received_at": now,
+                    "source": work.source,
+                    "payload": canonical_json(event),
+                    "attempts": 0,
+                    "dead": False,
+                }
+                for work in batch
+                for event in work.events
+            ]
+            if events:
+                session.execute(insert(OutboxEvent.__table__), events)  # type: ignore[attr-defined]
             session.commit()
         position = 0
         for work in batch:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 from pathlib import Path
 from typing import Any
 
@@ -16,9 +17,14 @@ from sqlmodel import SQLModel
 ROOT = Path(__file__).resolve().parents[1]
 
 
+MODEL_MODULES = ("governance.models", "lineage.store.sql_tables")
+"""Modules whose SQLModel tables live in this database (the embedded lineage store too)."""
+
+
 def import_all_models() -> None:
-    """Register every table on ``SQLModel.metadata`` (governance and lineage)."""
-    import governance.models  # noqa: F401
+    """Register every table on ``SQLModel.metadata``."""
+    for module in MODEL_MODULES:
+        importlib.import_module(module)
 
 
 def alembic_config(url: str) -> Config:

@@ -36,6 +36,10 @@ class Services:
 
     def start(self) -> None:
         self.watcher.start()
+        for extra in self.extras.values():
+            starter = getattr(extra, "start", None)
+            if callable(starter):
+                starter()
 
     def close(self) -> None:
         self.watcher.stop()

@@ -21,6 +21,7 @@ from sqlalchemy.engine import make_url
 from governance.config import AuditSettings, Environment, Settings
 from governance.db import Database, create_database
 from governance.schema import upgrade
+from lineage.neo4j_server import Neo4jServer
 
 REPO = Path(__file__).resolve().parents[1]
 POLICIES = REPO / "policies"
@@ -108,6 +109,26 @@ def database(database_url: str) -> Iterator[Database]:
     db = create_database(database_url)
     yield db
     db.dispose()
+
+
+# ---- Neo4j -------------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def neo4j_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Neo4jServer]:
+    """A real Neo4j server for the session, started from the jars (lineage/neo4j_server)."""
+    from lineage.neo4j_server import Neo4jUnavailable
+
+    home = tmp_path_factory.mktemp("neo4j")
+    server = Neo4jServer(home / "data")
+    try:
+        server.start()
+    except Neo4jUnavailable as exc:
+        missing_service("Neo4j", str(exc))
+    try:
+        yield server
+    finally:
+        server.stop()
 
 
 # ---- policies and settings ---------------------------------------------------------------------

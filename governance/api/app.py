@@ -11,7 +11,7 @@ from governance import __version__
 from governance.api import errors
 from governance.api.deps import ApiAccess
 from governance.api.limits import BodySizeLimit, RateLimiter
-from governance.api.routers import admin, audit, decisions
+from governance.api.routers import admin, audit, decisions, lineage
 from governance.config import Settings, get_settings
 from governance.services import Services, build_services
 
@@ -26,12 +26,21 @@ obligations; every decision lands in a tamper-evident audit trail. Every endpoin
 ServiceFactory = Callable[[Settings], Services]
 
 
+def build_all(settings: Settings) -> Services:
+    """The core services plus the lineage graph (the store the settings name)."""
+    from lineage.service import build_lineage
+
+    services = build_services(settings)
+    services.extras["lineage"] = build_lineage(settings, services.db, services.recorder)
+    return services
+
+
 def create_app(
     settings: Settings | None = None, service_factory: ServiceFactory | None = None
 ) -> FastAPI:
     """Build the app; services are created at start-up (and the policy must load then)."""
     settings = settings or get_settings()
-    factory = service_factory or build_services
+    factory = service_factory or build_all
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -58,9 +67,13 @@ def create_app(
     app.include_router(admin.router)
     app.include_router(decisions.router)
     app.include_router(audit.router)
+    app.include_router(lineage.router)
     app.add_middleware(
         BodySizeLimit,
         default=settings.api.max_body_bytes,
-        per_path={},
+        per_path={
+            "/api/v1/lineage": settings.lineage.max_event_bytes,
+            "/api/v1/lineage/batch": settings.lineage.max_batch_bytes,
+        },
     )
     return app

@@ -23,6 +23,7 @@ from governance.errors import (
     IntegrityError,
     InvalidInput,
     InvalidPolicy,
+    MalformedInput,
     NotFound,
     PayloadTooLarge,
     RateLimited,
@@ -37,6 +38,7 @@ PROBLEM_JSON = "application/problem+json"
 
 _STATUS: list[tuple[type[GovernanceError], int, str]] = [
     (PayloadTooLarge, 413, "payload-too-large"),
+    (MalformedInput, 400, "malformed"),
     (InvalidInput, 422, "invalid-input"),
     (InvalidPolicy, 422, "invalid-policy"),
     (NotFound, 404, "not-found"),

@@ -1,0 +1,410 @@
+"""OpenLineage events in: validation against the shipped JSON schemas, then plain values.
+
+The event itself is checked against ``OpenLineage.json`` (RunEvent, DatasetEvent or JobEvent,
+chosen by its keys so that errors are specific), then every facet whose schema ships in
+``lineage/schema/facets`` is checked against that schema, for its place in the event (run, job,
+dataset, input or output facets). Each problem carries the path of the field, e.g.
+``outputs[0].facets.columnLineage.fields.email.inputFields[0].name``. Nothing is fetched.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+from jsonschema import Draft202012Validator, FormatChecker
+from jsonschema.exceptions import ValidationError
+from referencing import Registry, Resource
+from referencing.jsonschema import DRAFT202012
+
+from governance.errors import FieldProblem
+
+SCHEMA_DIR = Path(__file__).resolve().parent / "schema"
+SPEC_ID = "https://openlineage.io/spec/2-0-2/OpenLineage.json"
+MAX_PROBLEMS = 20
+
+RUN_STATES = {
+    "START": "RUNNING",
+    "RUNNING": "RUNNING",
+    "COMPLETE": "COMPLETED",
+    "FAIL": "FAILED",
+    "ABORT": "ABORTED",
+}
+STATE_RANK = {"NEW": 0, "RUNNING": 1, "COMPLETED": 2, "FAILED": 2, "ABORTED": 2}
+"""Terminal states outrank RUNNING, so a late START never reopens a finished run."""
+
+_CATEGORY_SUFFIXES = (
+    ("InputDatasetFacet", "inputFacets"),
+    ("OutputDatasetFacet", "outputFacets"),
+    ("DatasetFacet", "dataset"),
+    ("JobFacet", "job"),
+    ("RunFacet", "run"),
+)
+
+
+@dataclass(frozen=True)
+class _Schemas:
+    events: dict[str, Draft202012Validator]
+    facets: dict[tuple[str, str], Draft202012Validator]
+
+
+@lru_cache(maxsize=1)
+def _schemas() -> _Schemas:
+    resources = []
+    documents: dict[str, dict[str, Any]] = {}
+    for path in [SCHEMA_DIR / "OpenLineage.json", *sorted((SCHEMA_DIR / "facets").glob("*.json"))]:
+        doc = json.loads(path.read_text())
+        documents[path.name] = doc
+        resources.append(
+            (doc["$id"], Resource.from_contents(doc, default_specification=DRAFT202012))
+        )
+    registry: Registry[Any] = Registry().with_resources(resources)
+    checker = FormatChecker()
+    spec = documents["OpenLineage.json"]
+    events = {
+        kind: Draft202012Validator(
+            {"$ref": f"{SPEC_ID}#/$defs/{kind}"}, registry=registry, format_checker=checker
+        )
+        for kind in ("RunEvent", "DatasetEvent", "JobEvent")
+    }
+    assert spec["$id"] == SPEC_ID
+    facets: dict[tuple[str, str], Draft202012Validator] = {}
+    for name, doc in documents.items():
+        if name == "OpenLineage.json":
+            continue
+        stem = name.removesuffix(".json")
+        category = next((c for suffix, c in _CATEGORY_SUFFIXES if stem.endswith(suffix)), None)
+        if category is None:  # e.g. LineageFacet: a facet for several places; checked by its key
+            category = "any"
+        for key in doc.get("properties", {}):
+            facets[(category, key)] = Draft202012Validator(
+                doc, registry=registry, format_checker=checker
+            )
+    return _Schemas(events, facets)
+
+
+def _path(prefix: tuple[str | int, ...], error: ValidationError) -> tuple[str | int, ...]:
+    return (*prefix, *error.absolute_path)
+
+
+def _message(error: ValidationError) -> str:
+    text = str(error.message)
+    return text if len(text) <= 200 else text[:197] + "..."
+
+
+def _facet_places(event: Mapping[str, Any]) -> Iterator[tuple[str, tuple[str | int, ...], Any]]:
+    """(category, path, facets object) for every facets object in the event."""
+    if isinstance(event.get("run"), dict):
+        yield "run", ("run", "facets"), event["run"].get("facets")
+    if isinstance(event.get("job"), dict):
+        yield "job", ("job", "facets"), event["job"].get("facets")
+    if isinstance(event.get("dataset"), dict):
+        yield "dataset", ("dataset", "facets"), event["dataset"].get("facets")
+    for side, extra in (("inputs", "inputFacets"), ("outputs", "outputFacets")):
+        for i, ds in enumerate(event.get(side) or []):
+            if isinstance(ds, dict):
+                yield "dataset", (side, i, "facets"), ds.get("facets")
+                yield extra, (side, i, extra), ds.get(extra)
+
+
+def event_kind(event: Any) -> str | None:
+    if not isinstance(event, dict):
+        return None
+    if "run" in event:
+        return "RunEvent"
+    if "dataset" in event:
+        return "DatasetEvent"
+    if "job" in event:
+        return "JobEvent"
+    return None
+
+
+def validate_event(event: Any, prefix: tuple[str | int, ...] = ()) -> list[FieldProblem]:
+    """Every problem with ``event`` (empty when it is a valid OpenLineage event)."""
+    kind = event_kind(event)
+    if kind is None:
+        return [
+            FieldProblem(
+                prefix or ("body",),
+                "not an OpenLineage event: a RunEvent has run and job, a DatasetEvent has "
+                "dataset, a JobEvent has job",
+            )
+        ]
+    schemas = _schemas()
+    problems = [
+        FieldProblem(_path(prefix, e), _message(e)) for e in schemas.events[kind].iter_errors(event)
+    ]
+    for category, where, facets in _facet_places(event):
+        if not isinstance(facets, dict):
+            continue
+        for key, value in facets.items():
+            validator = schemas.facets.get((category, key)) or schemas.facets.get(("any", key))
+            if validator is None or (isinstance(value, dict) and value.get("_deleted") is True):
+                continue
+            for e in validator.iter_errors({key: value}):
+                problems.append(FieldProblem((*prefix, *where, *e.absolute_path), _message(e)))
+    if not problems:
+        problems.extend(_semantic_problems(event, prefix))
+    return problems[:MAX_PROBLEMS]
+
+
+def _semantic_problems(event: dict[str, Any], prefix: tuple[str | int, ...]) -> list[FieldProblem]:
+    """What the JSON schema cannot say: times must parse."""
+    try:
+        parse_time(event["eventTime"])
+    except (KeyError, ValueError):
+        return [
+            FieldProblem((*prefix, "eventTime"), "must be an ISO 8601 date-time with an offset")
+        ]
+    return []
+
+
+def parse_time(text: str) -> datetime:
+    value = datetime.fromisoformat(text.replace("Z", "+00:00") if text.endswith("Z") else text)
+    if value.tzinfo is None:
+        raise ValueError("a time needs an offset or Z")
+    return value.astimezone(UTC)
+
+
+# ---- parsed values -----------------------------------------------------------------------------
+
+
+SEP = "\x1f"
+"""Separator of key parts: never part of a namespace, name or field."""
+
+
+def dataset_key(namespace: str, name: str) -> str:
+    return f"{namespace}{SEP}{name}"
+
+
+def field_key(namespace: str, dataset: str, name: str) -> str:
+    return f"{namespace}{SEP}{dataset}{SEP}{name}"
+
+
+def job_key(namespace: str, name: str) -> str:
+    return f"{namespace}{SEP}{name}"
+
+
+@dataclass(frozen=True)
+class FieldInfo:
+    name: str
+    type: str | None = None
+    description: str | None = None
+
+
+@dataclass(frozen=True)
+class FieldLineage:
+    """``output`` field derives from ``namespace/dataset.field``."""
+
+    output: str
+    namespace: str
+    dataset: str
+    field: str
+    type: str = ""
+    subtype: str = ""
+    description: str = ""
+    masking: bool = False
+
+    @property
+    def carries_values(self) -> bool:
+        """DIRECT transformations carry values; INDIRECT (join, filter …) only influence."""
+        return self.type != "INDIRECT"
+
+
+@dataclass(frozen=True)
+class Classification:
+    field: str
+    pii_type: str
+    confidence: float = 1.0
+    source: str = "producer"
+
+
+@dataclass(frozen=True)
+class DatasetInfo:
+    namespace: str
+    name: str
+    fields: tuple[FieldInfo, ...] = ()
+    description: str | None = None
+    source_name: str | None = None
+    dataset_type: str | None = None
+    lineage: tuple[FieldLineage, ...] = ()
+    classifications: tuple[Classification, ...] = ()
+    facets: Mapping[str, Any] = field(default_factory=dict)
+
+    @property
+    def key(self) -> str:
+        return dataset_key(self.namespace, self.name)
+
+
+@dataclass(frozen=True)
+class LineageEvent:
+    kind: str  # RunEvent | DatasetEvent | JobEvent
+    event_time: datetime
+    event_type: str | None = None
+    run_id: str | None = None
+    parent_run_id: str | None = None
+    job_namespace: str | None = None
+    job_name: str | None = None
+    job_type: str | None = None
+    job_description: str | None = None
+    job_facets: Mapping[str, Any] = field(default_factory=dict)
+    run_facets: Mapping[str, Any] = field(default_factory=dict)
+    inputs: tuple[DatasetInfo, ...] = ()
+    outputs: tuple[DatasetInfo, ...] = ()
+    datasets: tuple[DatasetInfo, ...] = ()  # DatasetEvent
+    producer: str = ""
+
+    @property
+    def job_key(self) -> str | None:
+        if self.job_namespace is None or self.job_name is None:
+            return None
+        return job_key(self.job_namespace, self.job_name)
+
+    @property
+    def state(self) -> str | None:
+        return RUN_STATES.get(self.event_type or "")
+
+
+def _live(facets: Any) -> dict[str, Any]:
+    if not isinstance(facets, dict):
+        return {}
+    return {k: v for k, v in facets.items() if not (isinstance(v, dict) and v.get("_deleted"))}
+
+
+def _schema_fields(items: Any, prefix: str = "") -> list[FieldInfo]:
+    out: list[FieldInfo] = []
+    for item in items or []:
+        name = f"{prefix}{item['name']}"
+        out.append(FieldInfo(name, item.get("type"), item.get("description")))
+        if item.get("fields"):
+            out.extend(_schema_fields(item["fields"], name + "."))
+    return out
+
+
+def _lineage(output_facets: dict[str, Any]) -> list[FieldLineage]:
+    facet = output_facets.get("columnLineage")
+    if not isinstance(facet, dict):
+        return []
+    out: list[FieldLineage] = []
+    for out_field, spec in (facet.get("fields") or {}).items():
+        legacy_masked = str(spec.get("transformationType", "")).upper() == "MASKED"
+        for inp in spec.get("inputFields") or []:
+            transformations = inp.get("transformations") or [{}]
+            for t in transformations:
+                out.append(
+                    FieldLineage(
+                        output=out_field,
+                        namespace=inp["namespace"],
+                        dataset=inp["name"],
+                        field=inp["field"],
+                        type=str(t.get("type", "")).upper(),
+                        subtype=str(t.get("subtype", spec.get("transformationType", ""))).upper(),
+                        description=str(
+                            t.get("description", spec.get("transformationDescription", ""))
+                        ),
+                        masking=bool(t.get("masking", False)) or legacy_masked,
+                    )
+                )
+    return out
+
+
+def _classifications(facets: dict[str, Any]) -> list[Classification]:
+    facet = facets.get("governance_classification")
+    if not isinstance(facet, dict):
+        return []
+    out = []
+    for column, entries in (facet.get("fields") or {}).items():
+        for entry in entries:
+            out.append(
+                Classification(
+                    field=column,
+                    pii_type=entry["piiType"],
+                    confidence=float(entry.get("confidence", 1.0)),
+                    source=str(entry.get("source", "producer")),
+                )
+            )
+    return out
+
+
+def _dataset(raw: dict[str, Any], extra_facets: str | None = None) -> DatasetInfo:
+    facets = _live(raw.get("facets"))
+    schema = facets.get("schema") or {}
+    documentation = facets.get("documentation") or {}
+    source = facets.get("dataSource") or {}
+    dataset_type = (facets.get("datasetType") or {}).get("datasetType")
+    lineage = _lineage(facets)
+    fields = _schema_fields(schema.get("fields"))
+    known = {f.name for f in fields}
+    # columns named by column lineage exist even without a schema facet
+    for item in lineage:
+        if item.output not in known:
+            fields.append(FieldInfo(item.output))
+            known.add(item.output)
+    return DatasetInfo(
+        namespace=raw["namespace"],
+        name=raw["name"],
+        fields=tuple(fields),
+        description=documentation.get("description"),
+        source_name=source.get("name") or source.get("uri"),
+        dataset_type=dataset_type,
+        lineage=tuple(lineage),
+        classifications=tuple(_classifications(facets)),
+        facets=facets,
+    )
+
+
+def parse_event(event: dict[str, Any]) -> LineageEvent:
+    """Plain values of a valid event (``validate_event`` first)."""
+    kind = event_kind(event)
+    time = parse_time(event["eventTime"])
+    producer = str(event.get("producer", ""))
+    if kind == "DatasetEvent":
+        return LineageEvent(
+            kind="DatasetEvent",
+            event_time=time,
+            datasets=(_dataset(event["dataset"]),),
+            producer=producer,
+        )
+    job = event["job"]
+    job_facets = _live(job.get("facets"))
+    job_type = (job_facets.get("jobType") or {}).get("jobType")
+    description = (job_facets.get("documentation") or {}).get("description")
+    inputs = tuple(_dataset(d) for d in event.get("inputs") or [])
+    outputs = tuple(_dataset(d) for d in event.get("outputs") or [])
+    if kind == "JobEvent":
+        return LineageEvent(
+            kind="JobEvent",
+            event_time=time,
+            job_namespace=job["namespace"],
+            job_name=job["name"],
+            job_type=job_type,
+            job_description=description,
+            job_facets=job_facets,
+            inputs=inputs,
+            outputs=outputs,
+            producer=producer,
+        )
+    run = event["run"]
+    run_facets = _live(run.get("facets"))
+    parent = (run_facets.get("parent") or {}).get("run") or {}
+    return LineageEvent(
+        kind="RunEvent",
+        event_time=time,
+        event_type=event.get("eventType"),
+        run_id=str(run["runId"]).lower(),
+        parent_run_id=str(parent["runId"]).lower() if parent.get("runId") else None,
+        job_namespace=job["namespace"],
+        job_name=job["name"],
+        job_type=job_type,
+        job_description=description,
+        job_facets=job_facets,
+        run_facets=run_facets,
+        inputs=inputs,
+        outputs=outputs,
+        producer=producer,
+    )

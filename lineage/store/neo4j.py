@@ -1,0 +1,752 @@
+"""The production lineage graph in Neo4j: Cypher, batched ``UNWIND … MERGE``, no APOC.
+
+Nodes: ``Namespace``, ``Dataset`` and ``Job`` (both also ``LineageNode`` with a unique ``gid``),
+``Run``, ``Field``, ``Classification``. Relationships: ``(Dataset)-[:CONSUMED_BY]->(Job)``,
+``(Job)-[:PRODUCES]->(Dataset)`` (so downstream is always outgoing), ``(Job)-[:HAS_RUN]->(Run)``,
+``(Run)-[:READ|WROTE]->(Dataset)``, ``(Dataset)-[:HAS_FIELD]->(Field)``,
+``(Field)-[:DERIVED_FROM {type, subtype, masking}]->(Field)``, ``(Job)-[:PRODUCES_FIELD]->(Field)``,
+``(Field)-[:CLASSIFIED_AS {source, confidence}]->(Classification)``.
+
+Every SET is a min, a max, or "attributes of the maximal (time, content) event", so writes are
+idempotent and order-insensitive. Driver errors become ``Unavailable`` at this boundary.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Sequence
+from datetime import UTC, datetime
+from typing import Any, TypeVar
+
+import neo4j
+from neo4j.exceptions import DatabaseUnavailable, Neo4jError, ServiceUnavailable, SessionExpired
+
+from governance.errors import Unavailable
+from lineage.events import LineageEvent
+from lineage.store import (
+    ClassificationRecord,
+    DatasetRecord,
+    Direction,
+    FieldEdge,
+    FieldRecord,
+    FieldWalk,
+    JobRecord,
+    NamespaceRecord,
+    RunRecord,
+    StoreStats,
+    Walk,
+    split_gid,
+)
+from lineage.store.batch import GraphBatch, build_batch
+
+T = TypeVar("T")
+
+SCHEMA = [
+    "CREATE CONSTRAINT lineage_node_gid IF NOT EXISTS FOR (n:LineageNode) REQUIRE n.gid IS UNIQUE",
+    "CREATE CONSTRAINT field_key IF NOT EXISTS FOR (f:Field) REQUIRE f.key IS UNIQUE",
+    "CREATE CONSTRAINT run_id IF NOT EXISTS FOR (r:Run) REQUIRE r.runId IS UNIQUE",
+    "CREATE CONSTRAINT namespace_name IF NOT EXISTS FOR (n:Namespace) REQUIRE n.name IS UNIQUE",
+    "CREATE CONSTRAINT classification_name IF NOT EXISTS FOR (c:Classification) REQUIRE c.name IS UNIQUE",
+    "CREATE INDEX dataset_namespace IF NOT EXISTS FOR (d:Dataset) ON (d.namespace)",
+    "CREATE INDEX job_namespace IF NOT EXISTS FOR (j:Job) ON (j.namespace)",
+    "CREATE INDEX run_job IF NOT EXISTS FOR (r:Run) ON (r.jobGid)",
+]
+
+_NEWER = (
+    "row.has_attrs AND (n.attrTime IS NULL OR row.attr_time > n.attrTime "
+    "OR (row.attr_time = n.attrTime AND row.content > n.content))"
+)
+
+_UPSERT_NAMESPACES = """
+UNWIND $rows AS row
+MERGE (n:Namespace {name: row.name})
+ON CREATE SET n.createdAt = row.first, n.updatedAt = row.last
+WITH n, row
+SET n.createdAt = CASE WHEN row.first < n.createdAt THEN row.first ELSE n.createdAt END,
+    n.updatedAt = CASE WHEN row.last > n.updatedAt THEN row.last ELSE n.updatedAt END
+"""
+
+_UPSERT_DATASETS = f"""
+UNWIND $rows AS row
+MERGE (n:LineageNode {{gid: row.gid}})
+ON CREATE SET n:Dataset, n.namespace = row.namespace, n.name = row.name,
+              n.createdAt = row.first, n.updatedAt = row.last, n.content = '{{}}'
+WITH n, row, {_NEWER} AS newer
+SET n.createdAt = CASE WHEN row.first < n.createdAt THEN row.first ELSE n.createdAt END,
+    n.updatedAt = CASE WHEN row.last > n.updatedAt THEN row.last ELSE n.updatedAt END,
+    n.sourceName = CASE WHEN newer THEN row.source_name ELSE n.sourceName END,
+    n.description = CASE WHEN newer THEN row.description ELSE n.description END,
+    n.datasetType = CASE WHEN newer THEN row.dataset_type ELSE n.datasetType END,
+    n.content = CASE WHEN newer THEN row.content ELSE n.content END,
+    n.attrTime = CASE WHEN newer THEN row.attr_time ELSE n.attrTime END
+"""
+
+_UPSERT_JOBS = f"""
+UNWIND $rows AS row
+MERGE (n:LineageNode {{gid: row.gid}})
+ON CREATE SET n:Job, n.namespace = row.namespace, n.name = row.name,
+              n.createdAt = row.first, n.updatedAt = row.last, n.content = '{{}}'
+WITH n, row, {_NEWER} AS newer
+SET n.createdAt = CASE WHEN row.first < n.createdAt THEN row.first ELSE n.createdAt END,
+    n.updatedAt = CASE WHEN row.last > n.updatedAt THEN row.last ELSE n.updatedAt END,
+    n.jobType = CASE WHEN newer THEN row.job_type ELSE n.jobType END,
+    n.description = CASE WHEN newer THEN row.description ELSE n.description END,
+    n.content = CASE WHEN newer THEN row.content ELSE n.content END,
+    n.attrTime = CASE WHEN newer THEN row.attr_time ELSE n.attrTime END
+"""
+
+_UPSERT_FIELDS = f"""
+UNWIND $rows AS row
+MATCH (d:LineageNode {{gid: row.dataset_gid}})
+MERGE (n:Field {{key: row.key}})
+ON CREATE SET n.name = row.name, n.datasetGid = row.dataset_gid, n.content = ''
+MERGE (d)-[:HAS_FIELD]->(n)
+WITH n, row, {_NEWER} AS newer
+SET n.type = CASE WHEN newer THEN row.type ELSE n.type END,
+    n.description = CASE WHEN newer THEN row.description ELSE n.description END,
+    n.content = CASE WHEN newer THEN row.content ELSE n.content END,
+    n.attrTime = CASE WHEN newer THEN row.attr_time ELSE n.attrTime END
+"""
+
+_EDGE_SPAN = """
+ON CREATE SET e.firstSeen = row.first, e.lastSeen = row.last
+WITH e, row
+SET e.firstSeen = CASE WHEN row.first < e.firstSeen THEN row.first ELSE e.firstSeen END,
+    e.lastSeen = CASE WHEN row.last > e.lastSeen THEN row.last ELSE e.lastSeen END
+"""
+
+_UPSERT_CONSUMED = (
+    "UNWIND $rows AS row MATCH (a:LineageNode {gid: row.src}) MATCH (b:LineageNode {gid: row.dst}) "
+    "MERGE (a)-[e:CONSUMED_BY]->(b)" + _EDGE_SPAN
+)
+_UPSERT_PRODUCES = (
+    "UNWIND $rows AS row MATCH (a:LineageNode {gid: row.src}) MATCH (b:LineageNode {gid: row.dst}) "
+    "MERGE (a)-[e:PRODUCES]->(b)" + _EDGE_SPAN
+)
+
+_UPSERT_RUNS = """
+UNWIND $rows AS row
+MERGE (r:Run {runId: row.run_id})
+ON CREATE SET r.jobGid = row.job_gid, r.state = 'NEW', r.stateRank = -1, r.stateTime = row.state_time,
+              r.createdAt = row.first, r.updatedAt = row.last, r.content = '{}'
+WITH r, row,
+     (row.state_rank > r.stateRank OR (row.state_rank = r.stateRank AND
+       (row.state_time > r.stateTime OR (row.state_time = r.stateTime AND row.state > r.state)))) AS better,
+     (row.has_attrs AND (r.attrTime IS NULL OR row.attr_time > r.attrTime
+       OR (row.attr_time = r.attrTime AND row.content > r.content))) AS newer
+SET r.state = CASE WHEN better THEN row.state ELSE r.state END,
+    r.stateRank = CASE WHEN better THEN row.state_rank ELSE r.stateRank END,
+    r.stateTime = CASE WHEN better THEN row.state_time ELSE r.stateTime END,
+    r.startedAt = CASE WHEN row.started_at IS NOT NULL AND (r.startedAt IS NULL OR row.started_at < r.startedAt)
+                       THEN row.started_at ELSE r.startedAt END,
+    r.endedAt = CASE WHEN row.ended_at IS NOT NULL AND (r.endedAt IS NULL OR row.ended_at > r.endedAt)
+                     THEN row.ended_at ELSE r.endedAt END,
+    r.createdAt = CASE WHEN row.first < r.createdAt THEN row.first ELSE r.createdAt END,
+    r.updatedAt = CASE WHEN row.last > r.updatedAt THEN row.last ELSE r.updatedAt END,
+    r.parentRunId = CASE WHEN row.parent IS NOT NULL AND (r.parentRunId IS NULL OR row.parent < r.parentRunId)
+                         THEN row.parent ELSE r.parentRunId END,
+    r.content = CASE WHEN newer THEN row.content ELSE r.content END,
+    r.attrTime = CASE WHEN newer THEN row.attr_time ELSE r.attrTime END,
+    r.jobGid = CASE WHEN row.job_gid < r.jobGid THEN row.job_gid ELSE r.jobGid END
+WITH r
+MATCH (j:LineageNode {gid: r.jobGid})
+MERGE (j)-[:HAS_RUN]->(r)
+WITH r
+OPTIONAL MATCH (other:LineageNode)-[stale:HAS_RUN]->(r) WHERE other.gid <> r.jobGid
+DELETE stale
+"""
+
+_UPSERT_READ = """
+UNWIND $rows AS row MATCH (r:Run {runId: row.run_id}) MATCH (d:LineageNode {gid: row.dataset_gid})
+MERGE (r)-[e:READ]->(d) ON CREATE SET e.at = row.at
+WITH e, row SET e.at = CASE WHEN row.at < e.at THEN row.at ELSE e.at END
+"""
+_UPSERT_WROTE = _UPSERT_READ.replace(":READ]", ":WROTE]")
+
+_UPSERT_FIELD_EDGES = """
+UNWIND $rows AS row MATCH (o:Field {key: row.output}) MATCH (i:Field {key: row.input})
+MERGE (o)-[e:DERIVED_FROM {type: row.type, subtype: row.subtype}]->(i)
+ON CREATE SET e.description = row.description, e.masking = row.masking,
+              e.firstSeen = row.first, e.lastSeen = row.last
+WITH e, row
+SET e.masking = e.masking OR row.masking,
+    e.description = CASE WHEN row.description > e.description THEN row.description ELSE e.description END,
+    e.firstSeen = CASE WHEN row.first < e.firstSeen THEN row.first ELSE e.firstSeen END,
+    e.lastSeen = CASE WHEN row.last > e.lastSeen THEN row.last ELSE e.lastSeen END
+"""
+
+_UPSERT_FIELD_PRODUCERS = (
+    "UNWIND $rows AS row MATCH (j:LineageNode {gid: row.job}) MATCH (f:Field {key: row.field}) "
+    "MERGE (j)-[e:PRODUCES_FIELD]->(f)" + _EDGE_SPAN
+)
+
+_UPSERT_CLASSIFICATIONS = """
+UNWIND $rows AS row
+MATCH (f:Field {key: row.field})
+MERGE (c:Classification {name: row.pii_type})
+MERGE (f)-[e:CLASSIFIED_AS {source: row.source}]->(c)
+ON CREATE SET e.confidence = row.confidence, e.at = row.at
+WITH e, row
+SET e.confidence = CASE WHEN row.at > e.at OR (row.at = e.at AND row.confidence > e.confidence)
+                        THEN row.confidence ELSE e.confidence END,
+    e.at = CASE WHEN row.at > e.at THEN row.at ELSE e.at END
+"""
+
+
+def _at(value: Any) -> datetime:
+    """A timestamp that must be there."""
+    out = _native(value)
+    assert out is not None
+    return out
+
+
+def _native(value: Any) -> datetime | None:
+    if value is None:
+        return None
+    if hasattr(value, "to_native"):
+        value = value.to_native()
+    assert isinstance(value, datetime)
+    return value if value.tzinfo else value.replace(tzinfo=UTC)
+
+
+def _rows(batch: GraphBatch) -> dict[str, list[dict[str, Any]]]:
+    return {
+        "namespaces": [
+            {"name": n, "first": s.first, "last": s.last} for n, s in batch.namespaces.items()
+        ],
+        "datasets": [
+            {
+                "gid": d.gid,
+                "namespace": d.namespace,
+                "name": d.name,
+                "first": d.span.first,
+                "last": d.span.last,
+                "has_attrs": d.attr_time is not None,
+                "attr_time": d.attr_time,
+                "source_name": d.source_name,
+                "description": d.description,
+                "dataset_type": d.dataset_type,
+                "content": d.facets,
+            }
+            for d in batch.datasets.values()
+        ],
+        "jobs": [
+            {
+                "gid": j.gid,
+                "namespace": j.namespace,
+                "name": j.name,
+                "first": j.span.first,
+                "last": j.span.last,
+                "has_attrs": j.attr_time is not None,
+                "attr_time": j.attr_time,
+                "job_type": j.job_type,
+                "description": j.description,
+                "content": j.facets,
+            }
+            for j in batch.jobs.values()
+        ],
+        "fields": [
+            {
+                "key": f.key,
+                "dataset_gid": f.dataset_gid,
+                "name": f.name,
+                "has_attrs": f.attr_time is not None,
+                "attr_time": f.attr_time,
+                "type": f.type,
+                "description": f.description,
+                "content": f"{f.type or ''}\x1f{f.description or ''}",
+            }
+            for f in batch.fields.values()
+        ],
+        "consumed": [
+            {"src": s, "dst": d, "first": sp.first, "last": sp.last}
+            for (s, d), sp in batch.edges.items()
+            if s.startswith("dataset")
+        ],
+        "produces": [
+            {"src": s, "dst": d, "first": sp.first, "last": sp.last}
+            for (s, d), sp in batch.edges.items()
+            if s.startswith("job")
+        ],
+        "runs": [
+            {
+                "run_id": r.run_id,
+                "job_gid": r.job_gid,
+                "state": r.state,
+                "state_rank": r.state_rank,
+                "state_time": r.state_time,
+                "started_at": r.started_at,
+                "ended_at": r.ended_at,
+                "first": r.span.first,
+                "last": r.span.last,
+                "parent": r.parent_run_id,
+                "has_attrs": r.attr_time is not None,
+                "attr_time": r.attr_time,
+                "content": r.facets,
+            }
+            for r in batch.runs.values()
+        ],
+        "reads": [
+            {"run_id": r, "dataset_gid": d, "at": at}
+            for (r, d, side), at in batch.run_io.items()
+            if side == "in"
+        ],
+        "writes": [
+            {"run_id": r, "dataset_gid": d, "at": at}
+            for (r, d, side), at in batch.run_io.items()
+            if side == "out"
+        ],
+        "field_edges": [
+            {
+                "output": e.output,
+                "input": e.input,
+                "type": e.type,
+                "subtype": e.subtype,
+                "description": e.description,
+                "masking": e.masking,
+                "first": e.span.first,
+                "last": e.span.last,
+            }
+            for e in batch.field_edges.values()
+        ],
+        "field_producers": [
+            {"field": f, "job": j, "first": sp.first, "last": sp.last}
+            for (f, j), sp in batch.field_producers.items()
+        ],
+        "classifications": [
+            {"field": f, "pii_type": t, "source": src, "confidence": conf, "at": at}
+            for (f, t, src), (conf, at) in batch.classifications.items()
+        ],
+    }
+
+
+_STATEMENTS = [
+    ("namespaces", _UPSERT_NAMESPACES),
+    ("datasets", _UPSERT_DATASETS),
+    ("jobs", _UPSERT_JOBS),
+    ("fields", _UPSERT_FIELDS),
+    ("consumed", _UPSERT_CONSUMED),
+    ("produces", _UPSERT_PRODUCES),
+    ("runs", _UPSERT_RUNS),
+    ("reads", _UPSERT_READ),
+    ("writes", _UPSERT_WROTE),
+    ("field_edges", _UPSERT_FIELD_EDGES),
+    ("field_producers", _UPSERT_FIELD_PRODUCERS),
+    ("classifications", _UPSERT_CLASSIFICATIONS),
+]
+
+
+class Neo4jLineageStore:
+    """``LineageStore`` on a Neo4j server over Bolt."""
+
+    backend = "neo4j"
+
+    def __init__(
+        self,
+        uri: str,
+        *,
+        user: str = "neo4j",
+        password: str = "",
+        database: str = "neo4j",
+        connect_timeout: float = 5.0,
+    ) -> None:
+        auth = (user, password) if password else None
+        self._driver = neo4j.GraphDatabase.driver(
+            uri,
+            auth=auth,
+            connection_timeout=connect_timeout,
+            max_transaction_retry_time=connect_timeout,
+            connection_acquisition_timeout=connect_timeout,
+        )
+        self._database = database
+
+    # ---- plumbing -------------------------------------------------------------------------------
+
+    def _call(self, fn: Callable[[], T]) -> T:
+        try:
+            return fn()
+        except (ServiceUnavailable, SessionExpired, DatabaseUnavailable, OSError) as exc:
+            raise Unavailable(
+                f"the lineage graph (Neo4j) is unavailable: {type(exc).__name__}"
+            ) from exc
+        except Neo4jError as exc:
+            if exc.is_retryable():
+                raise Unavailable(f"the lineage graph (Neo4j) is busy: {exc.code}") from exc
+            raise
+
+    def _read(self, query: str, **params: Any) -> list[neo4j.Record]:
+        def run() -> list[neo4j.Record]:
+            records, _, _ = self._driver.execute_query(
+                query, params, database_=self._database, routing_=neo4j.RoutingControl.READ
+            )
+            return list(records)
+
+        return self._call(run)
+
+    def verify(self) -> None:
+        self._call(self._driver.verify_connectivity)
+
+    def setup(self) -> None:
+        def run() -> None:
+            with self._driver.session(database=self._database) as session:
+                for statement in SCHEMA:
+                    session.run(statement).consume()
+
+        self._call(run)
+
+    def close(self) -> None:
+        self._driver.close()
+
+    # ---- writes ---------------------------------------------------------------------------------
+
+    def write(self, events: Sequence[LineageEvent]) -> None:
+        self.write_batch(build_batch(events))
+
+    def write_batch(self, batch: GraphBatch) -> None:
+        rows = _rows(batch)
+
+        def work(tx: neo4j.ManagedTransaction) -> None:
+            for name, statement in _STATEMENTS:
+                if rows[name]:
+                    tx.run(statement, rows=rows[name]).consume()
+
+        def run() -> None:
+            with self._driver.session(database=self._database) as session:
+                session.execute_write(work)
+
+        self._call(run)
+
+    def classify(
+        self, field_key: str, pii_type: str, *, source: str, confidence: float, at: datetime
+    ) -> None:
+        self.write_batch(GraphBatch.for_classification(field_key, pii_type, source, confidence, at))
+
+    # ---- traversals -----------------------------------------------------------------------------
+
+    def walk(
+        self, start: str, *, depth: int, direction: Direction, as_of: datetime | None = None
+    ) -> Walk:
+        depth = max(0, int(depth))
+        result = Walk()
+        exists = self._read("MATCH (s:LineageNode {gid: $gid}) RETURN s.gid AS gid", gid=start)
+        if not exists:
+            return result
+        reached: set[str] = {start}
+        time_filter = "" if as_of is None else "WHERE all(r IN rels WHERE r.firstSeen <= $asOf)"
+        arrows = {"downstream": ("-", "->"), "upstream": ("<-", "-")}
+        for side in ("downstream", "upstream"):
+            if direction not in (side, "both") or depth == 0:
+                continue
+            left, right = arrows[side]
+            query = (
+                f"MATCH (s:LineageNode {{gid: $gid}}) "
+                f"MATCH (s){left}[rels:CONSUMED_BY|PRODUCES*1..{depth}]{right}(n) {time_filter} "
+                "RETURN DISTINCT n.gid AS gid"
+            )
+            reached.update(r["gid"] for r in self._read(query, gid=start, asOf=as_of))
+        edge_filter = "" if as_of is None else "AND e.firstSeen <= $asOf"
+        rows = self._read(
+            "UNWIND $gids AS g MATCH (a:LineageNode {gid: g})-[e:CONSUMED_BY|PRODUCES]->(b:LineageNode) "
+            f"WHERE b.gid IN $gids {edge_filter} RETURN a.gid AS a, b.gid AS b",
+            gids=sorted(reached),
+            asOf=as_of,
+        )
+        result.edges = {(r["a"], r["b"]) for r in rows}
+        result.nodes = _distances(start, result.edges, reached, direction)
+        return result
+
+    def field_walk(
+        self, start: str, *, depth: int, direction: Direction, as_of: datetime | None = None
+    ) -> FieldWalk:
+        depth = max(0, int(depth))
+        out = FieldWalk()
+        if not self._read("MATCH (f:Field {key: $key}) RETURN f.key AS k", key=start):
+            return out
+        reached: set[str] = {start}
+        time_filter = "" if as_of is None else "WHERE all(r IN rels WHERE r.firstSeen <= $asOf)"
+        # DERIVED_FROM points from the derived field to its input: downstream is incoming
+        arrows = {"downstream": ("<-", "-"), "upstream": ("-", "->")}
+        for side in ("downstream", "upstream"):
+            if direction not in (side, "both") or depth == 0:
+                continue
+            left, right = arrows[side]
+            query = (
+                "MATCH (s:Field {key: $key}) "
+                f"MATCH (s){left}[rels:DERIVED_FROM*1..{depth}]{right}(n) {time_filter} "
+                "RETURN DISTINCT n.key AS key"
+            )
+            reached.update(r["key"] for r in self._read(query, key=start, asOf=as_of))
+        edge_filter = "" if as_of is None else "AND e.firstSeen <= $asOf"
+        rows = self._read(
+            "UNWIND $keys AS k MATCH (o:Field {key: k})-[e:DERIVED_FROM]->(i:Field) "
+            f"WHERE i.key IN $keys {edge_filter} "
+            "RETURN o.key AS o, i.key AS i, e.type AS type, e.subtype AS subtype, "
+            "e.description AS description, e.masking AS masking, e.firstSeen AS first",
+            keys=sorted(reached),
+            asOf=as_of,
+        )
+        out.edges = [
+            FieldEdge(
+                r["o"],
+                r["i"],
+                r["type"] or "",
+                r["subtype"] or "",
+                r["description"] or "",
+                bool(r["masking"]),
+                _native(r["first"]),
+            )
+            for r in rows
+        ]
+        out.nodes = _distances(start, {(e.input, e.output) for e in out.edges}, reached, direction)
+        return out
+
+    # ---- reads ----------------------------------------------------------------------------------
+
+    def datasets(self, gids: Sequence[str]) -> dict[str, DatasetRecord]:
+        rows = self._read(
+            "UNWIND $gids AS g MATCH (d:LineageNode:Dataset {gid: g}) "
+            "OPTIONAL MATCH (d)-[:HAS_FIELD]->(f:Field) "
+            "RETURN d, collect(f {.name, .type, .description}) AS fields",
+            gids=list(gids),
+        )
+        return {r["d"]["gid"]: _dataset_record(r["d"], r["fields"]) for r in rows}
+
+    def jobs(self, gids: Sequence[str]) -> dict[str, JobRecord]:
+        rows = self._read(
+            "UNWIND $gids AS g MATCH (j:LineageNode:Job {gid: g}) "
+            "OPTIONAL MATCH (i:Dataset)-[:CONSUMED_BY]->(j) "
+            "WITH j, collect(DISTINCT [i.namespace, i.name]) AS inputs "
+            "OPTIONAL MATCH (j)-[:PRODUCES]->(o:Dataset) "
+            "WITH j, inputs, collect(DISTINCT [o.namespace, o.name]) AS outputs "
+            "OPTIONAL MATCH (j)-[:HAS_RUN]->(r:Run) "
+            "WITH j, inputs, outputs, r ORDER BY r.updatedAt DESC, r.runId DESC "
+            "RETURN j, inputs, outputs, head(collect(r)) AS latest",
+            gids=list(gids),
+        )
+        out = {}
+        for r in rows:
+            latest = _run_record(r["latest"], r["j"]) if r["latest"] is not None else None
+            out[r["j"]["gid"]] = _job_record(r["j"], r["inputs"], r["outputs"], latest)
+        return out
+
+    def namespaces(self) -> list[NamespaceRecord]:
+        rows = self._read("MATCH (n:Namespace) RETURN n ORDER BY n.name")
+        return [
+            NamespaceRecord(r["n"]["name"], _at(r["n"]["createdAt"]), _at(r["n"]["updatedAt"]))
+            for r in rows
+        ]
+
+    def list_datasets(
+        self, namespace: str, limit: int, offset: int
+    ) -> tuple[int, list[DatasetRecord]]:
+        total = self._read("MATCH (d:Dataset {namespace: $ns}) RETURN count(d) AS c", ns=namespace)[
+            0
+        ]["c"]
+        rows = self._read(
+            "MATCH (d:Dataset {namespace: $ns}) WITH d ORDER BY d.name SKIP $offset LIMIT $limit "
+            "OPTIONAL MATCH (d)-[:HAS_FIELD]->(f:Field) "
+            "RETURN d, collect(f {.name, .type, .description}) AS fields ORDER BY d.name",
+            ns=namespace,
+            offset=offset,
+            limit=limit,
+        )
+        return int(total), [_dataset_record(r["d"], r["fields"]) for r in rows]
+
+    def list_jobs(self, namespace: str, limit: int, offset: int) -> tuple[int, list[JobRecord]]:
+        total = self._read("MATCH (j:Job {namespace: $ns}) RETURN count(j) AS c", ns=namespace)[0][
+            "c"
+        ]
+        names = self._read(
+            "MATCH (j:Job {namespace: $ns}) RETURN j.gid AS gid ORDER BY j.name SKIP $offset LIMIT $limit",
+            ns=namespace,
+            offset=offset,
+            limit=limit,
+        )
+        gids = [r["gid"] for r in names]
+        jobs = self.jobs(gids)
+        return int(total), [jobs[g] for g in gids if g in jobs]
+
+    def runs(
+        self, namespace: str, job: str, limit: int, offset: int
+    ) -> tuple[int, list[RunRecord]]:
+        gid = f"job\x1f{namespace}\x1f{job}"
+        total = self._read(
+            "MATCH (:LineageNode:Job {gid: $gid})-[:HAS_RUN]->(r:Run) RETURN count(r) AS c", gid=gid
+        )[0]["c"]
+        rows = self._read(
+            "MATCH (j:LineageNode:Job {gid: $gid})-[:HAS_RUN]->(r:Run) "
+            "WITH j, r ORDER BY r.createdAt DESC, r.runId DESC SKIP $offset LIMIT $limit "
+            "OPTIONAL MATCH (r)-[:READ]->(i:Dataset) "
+            "WITH j, r, collect(DISTINCT [i.namespace, i.name]) AS inputs "
+            "OPTIONAL MATCH (r)-[:WROTE]->(o:Dataset) "
+            "RETURN j, r, inputs, collect(DISTINCT [o.namespace, o.name]) AS outputs "
+            "ORDER BY r.createdAt DESC, r.runId DESC",
+            gid=gid,
+            offset=offset,
+            limit=limit,
+        )
+        return int(total), [_run_record(r["r"], r["j"], r["inputs"], r["outputs"]) for r in rows]
+
+    def run(self, run_id: str) -> RunRecord | None:
+        rows = self._read(
+            "MATCH (j:Job)-[:HAS_RUN]->(r:Run {runId: $id}) "
+            "OPTIONAL MATCH (r)-[:READ]->(i:Dataset) "
+            "WITH j, r, collect(DISTINCT [i.namespace, i.name]) AS inputs "
+            "OPTIONAL MATCH (r)-[:WROTE]->(o:Dataset) "
+            "RETURN j, r, inputs, collect(DISTINCT [o.namespace, o.name]) AS outputs",
+            id=run_id.lower(),
+        )
+        if not rows:
+            return None
+        r = rows[0]
+        return _run_record(r["r"], r["j"], r["inputs"], r["outputs"])
+
+    def classifications(self, field_keys: Sequence[str]) -> dict[str, list[ClassificationRecord]]:
+        rows = self._read(
+            "UNWIND $keys AS k MATCH (f:Field {key: k})-[e:CLASSIFIED_AS]->(c:Classification) "
+            "RETURN f.key AS key, c.name AS type, e.source AS source, e.confidence AS confidence, e.at AS at",
+            keys=list(field_keys),
+        )
+        out: dict[str, list[ClassificationRecord]] = {}
+        for r in rows:
+            out.setdefault(r["key"], []).append(
+                ClassificationRecord(
+                    r["key"], r["type"], r["source"], float(r["confidence"]), _native(r["at"])
+                )
+            )
+        for records in out.values():
+            records.sort(key=lambda c: (c.pii_type, c.source))
+        return out
+
+    def field_jobs(self, field_keys: Sequence[str]) -> dict[str, set[str]]:
+        rows = self._read(
+            "UNWIND $keys AS k MATCH (j:Job)-[:PRODUCES_FIELD]->(f:Field {key: k}) "
+            "RETURN f.key AS key, j.gid AS gid",
+            keys=list(field_keys),
+        )
+        out: dict[str, set[str]] = {}
+        for r in rows:
+            out.setdefault(r["key"], set()).add(r["gid"])
+        return out
+
+    def stats(self) -> StoreStats:
+        r = self._read(
+            "CALL () { MATCH (n:Namespace) RETURN count(n) AS namespaces } "
+            "CALL () { MATCH (d:Dataset) RETURN count(d) AS datasets } "
+            "CALL () { MATCH (j:Job) RETURN count(j) AS jobs } "
+            "CALL () { MATCH (r:Run) RETURN count(r) AS runs } "
+            "CALL () { MATCH (f:Field) RETURN count(f) AS fields } "
+            "CALL () { MATCH ()-[e:DERIVED_FROM]->() RETURN count(e) AS field_edges } "
+            "RETURN namespaces, datasets, jobs, runs, fields, field_edges"
+        )[0]
+        return StoreStats(
+            r["namespaces"], r["datasets"], r["jobs"], r["runs"], r["fields"], r["field_edges"]
+        )
+
+    def reset(self) -> None:
+        """Delete the whole lineage graph (tests and rebuilds)."""
+
+        def run() -> None:
+            with self._driver.session(database=self._database) as session:
+                session.run(
+                    "MATCH (n) CALL (n) { DETACH DELETE n } IN TRANSACTIONS OF 10000 ROWS"
+                ).consume()
+
+        self._call(run)
+
+
+def _distances(
+    start: str, edges: set[tuple[str, str]], reached: set[str], direction: Direction
+) -> dict[str, int]:
+    """Hop distance from ``start`` (following edges both ways for "both")."""
+    forward: dict[str, list[str]] = {}
+    backward: dict[str, list[str]] = {}
+    for a, b in edges:
+        forward.setdefault(a, []).append(b)
+        backward.setdefault(b, []).append(a)
+    out = {start: 0}
+    frontier = [start]
+    while frontier:
+        nxt = []
+        for n in frontier:
+            neighbours: list[str] = []
+            if direction in ("downstream", "both"):
+                neighbours += forward.get(n, [])
+            if direction in ("upstream", "both"):
+                neighbours += backward.get(n, [])
+            for m in neighbours:
+                if m in reached and m not in out:
+                    out[m] = out[n] + 1
+                    nxt.append(m)
+        frontier = nxt
+    for n in reached:
+        out.setdefault(n, -1)
+    return out
+
+
+def _facets(content: Any) -> dict[str, Any]:
+    try:
+        value = json.loads(content or "{}")
+    except ValueError:
+        return {}
+    return value if isinstance(value, dict) else {}
+
+
+def _dataset_record(d: Any, fields: list[dict[str, Any]]) -> DatasetRecord:
+    return DatasetRecord(
+        namespace=d["namespace"],
+        name=d["name"],
+        created_at=_at(d["createdAt"]),
+        updated_at=_at(d["updatedAt"]),
+        source_name=d.get("sourceName"),
+        description=d.get("description"),
+        dataset_type=d.get("datasetType"),
+        fields=tuple(
+            sorted(
+                (
+                    FieldRecord(f["name"], f.get("type"), f.get("description"))
+                    for f in fields
+                    if f.get("name")
+                ),
+                key=lambda f: f.name,
+            )
+        ),
+        facets=_facets(d.get("content")),
+    )
+
+
+def _pairs(items: Any) -> tuple[tuple[str, str], ...]:
+    return tuple(sorted((a, b) for a, b in items or [] if a is not None and b is not None))
+
+
+def _run_record(r: Any, j: Any, inputs: Any = (), outputs: Any = ()) -> RunRecord:
+    _, namespace, name = split_gid(j["gid"])
+    return RunRecord(
+        run_id=r["runId"],
+        job_namespace=namespace,
+        job_name=name,
+        state=r["state"],
+        created_at=_at(r["createdAt"]),
+        updated_at=_at(r["updatedAt"]),
+        started_at=_native(r.get("startedAt")),
+        ended_at=_native(r.get("endedAt")),
+        parent_run_id=r.get("parentRunId"),
+        facets=_facets(r.get("content")),
+        inputs=_pairs(inputs),
+        outputs=_pairs(outputs),
+    )
+
+
+def _job_record(j: Any, inputs: Any, outputs: Any, latest: RunRecord | None) -> JobRecord:
+    return JobRecord(
+        namespace=j["namespace"],
+        name=j["name"],
+        created_at=_at(j["createdAt"]),
+        updated_at=_at(j["updatedAt"]),
+        job_type=j.get("jobType"),
+        description=j.get("description"),
+        inputs=_pairs(inputs),
+        outputs=_pairs(outputs),
+        latest_run=latest,
+        facets=_facets(j.get("content")),
+    )
