@@ -20,10 +20,12 @@ import threading
 import uuid
 import zlib
 from collections.abc import Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import orjson
 from sqlalchemy import false, func, or_, select, update
 
 from governance.db import Database
@@ -126,6 +128,12 @@ class LineageIngest:
 
 
 @dataclass(frozen=True)
+class _Prepared:
+    parsed: list[tuple[int, LineageEvent]]
+    payload: Any
+
+
+@dataclass(frozen=True)
 class DrainStatus:
     backend: str
     pending: int
@@ -194,16 +202,49 @@ class OutboxDrain:
         return float(min(self._max_backoff, 0.25 * (2 ** min(self._failures, 20))))
 
     def _run(self) -> None:
-        while not self._stop.is_set():
-            try:
-                done = self.drain_once()
-            except Exception:  # the loop must survive anything, including the SQL store
-                log.exception("outbox drain iteration failed")
-                done = 0
-                self._failures += 1
-            if done == 0:
-                self._wake.wait(self.backoff())
-                self._wake.clear()
+        """Two stages: the next batch is claimed and prepared while this one is written."""
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="outbox-prepare") as pool:
+            upcoming: Future[_Prepared | None] | None = None
+            while not self._stop.is_set():
+                try:
+                    current = upcoming.result() if upcoming is not None else self._prepare_next()
+                    upcoming = None
+                    if current is None or not current.parsed:
+                        done = 0
+                    else:
+                        if self._failures == 0:
+                            upcoming = pool.submit(self._prepare_next)
+                        done = self._commit(current)
+                except Exception:  # the loop must survive anything, including the SQL store
+                    log.exception("outbox drain iteration failed")
+                    done = 0
+                    self._failures += 1
+                if done == 0:
+                    if upcoming is not None:  # give back what was claimed ahead
+                        self._release(upcoming)
+                        upcoming = None
+                    self._wake.wait(self.backoff())
+                    self._wake.clear()
+            if upcoming is not None:
+                self._release(upcoming)
+
+    def _release(self, upcoming: Future[_Prepared | None]) -> None:
+        try:
+            prepared = upcoming.result()
+        except Exception:
+            return  # nothing was claimed, or the lease simply expires
+        if prepared is None or not prepared.parsed:
+            return
+        with self._db.write_session() as session:
+            session.execute(
+                update(TABLE)
+                .where(
+                    TABLE.c.id.in_([i for i, _ in prepared.parsed]),
+                    TABLE.c.lease_owner == self._owner,
+                )
+                .values(lease_owner=None, lease_until=None)
+            )
+            session.commit()
 
     # ---- one step -------------------------------------------------------------------------------
 
@@ -257,22 +298,48 @@ class OutboxDrain:
             )
             session.commit()
 
-    def drain_once(self) -> int:
-        """Process one batch; returns how many events reached the store."""
+    def _prepare_next(self) -> _Prepared | None:
+        """Claim a batch, parse it and let the store normalize it."""
         rows = self._claim()
         if not rows:
-            return 0
+            return None
         parsed: list[tuple[int, LineageEvent]] = []
         bad: list[int] = []
         for row_id, payload in rows:
             try:
-                parsed.append((row_id, parse_event(json.loads(payload))))
+                parsed.append((row_id, parse_event(orjson.loads(payload))))
             except Exception as exc:
                 log.error("outbox event %d cannot be parsed: %s", row_id, type(exc).__name__)
                 bad.append(row_id)
         if bad:
             self._fail(bad, "the stored event cannot be parsed", retry_in=self._max_backoff)
-        return self._write(parsed)
+        if not parsed:
+            return _Prepared([], None)
+        return _Prepared(parsed, self._store.prepare([e for _, e in parsed]))
+
+    def _commit(self, prepared: _Prepared) -> int:
+        ids = [i for i, _ in prepared.parsed]
+        try:
+            self._store.write_prepared(prepared.payload)
+        except Unavailable as exc:
+            self._failures += 1
+            self._note_error(str(exc))
+            self._fail(ids, str(exc), retry_in=self.backoff())
+            log.warning("lineage store unavailable; %d event(s) wait in the outbox", len(ids))
+            return 0
+        except Exception:
+            return self._write(prepared.parsed)  # split the batch to isolate the bad event
+        self._finish(ids)
+        self._failures = 0
+        self._last_success_at = datetime.now(UTC)
+        return len(ids)
+
+    def drain_once(self) -> int:
+        """Process one batch; returns how many events reached the store."""
+        prepared = self._prepare_next()
+        if prepared is None or not prepared.parsed:
+            return 0
+        return self._commit(prepared)
 
     def _write(self, parsed: list[tuple[int, LineageEvent]]) -> int:
         if not parsed:

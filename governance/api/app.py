@@ -13,6 +13,7 @@ from governance.api.deps import ApiAccess
 from governance.api.limits import BodySizeLimit, RateLimiter
 from governance.api.routers import admin, audit, decisions, lineage
 from governance.config import Settings, get_settings
+from governance.runtime import tune_gc
 from governance.services import Services, build_services
 
 DESCRIPTION = """
@@ -46,6 +47,7 @@ def create_app(
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         services = factory(settings)
         app.state.services = services
+        tune_gc(settings.gc_gen0_threshold)
         services.start()
         try:
             yield

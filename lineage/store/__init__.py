@@ -12,6 +12,7 @@ every field a key (``ns␟dataset␟field``), with ␟ = U+001F, which never occ
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -40,6 +41,19 @@ class FieldRecord:
     name: str
     type: str | None = None
     description: str | None = None
+
+
+def dataset_fields(names: Any, schema_text: Any) -> tuple[FieldRecord, ...]:
+    """Field names of a dataset, typed by its latest schema."""
+    try:
+        schema = {item[0]: item for item in json.loads(schema_text or "[]")}
+    except (ValueError, TypeError, IndexError):
+        schema = {}
+    out = []
+    for name in sorted({n for n in names or [] if n}):
+        item = schema.get(name)
+        out.append(FieldRecord(name, item[1] if item else None, item[2] if item else None))
+    return tuple(out)
 
 
 @dataclass(frozen=True)
@@ -152,6 +166,12 @@ class LineageStore(Protocol):
 
     def write(self, events: Sequence[LineageEvent]) -> None:
         """Apply events in one transaction; replaying any of them changes nothing."""
+
+    def prepare(self, events: Sequence[LineageEvent]) -> Any:
+        """The CPU part of ``write`` (normalizing), so it can overlap the previous write."""
+
+    def write_prepared(self, prepared: Any) -> None:
+        """The I/O part of ``write``: apply what ``prepare`` returned, in one transaction."""
 
     def classify(
         self, field_key: str, pii_type: str, *, source: str, confidence: float, at: datetime

@@ -29,6 +29,34 @@ def newer(at: datetime, content: str, attr_time: datetime | None, current: str) 
     return attr_time is None or (at, content) > (attr_time, current)
 
 
+class Facets:
+    """Facets whose JSON text is made only when needed (a tie, or writing the winner)."""
+
+    __slots__ = ("_text", "obj")
+
+    def __init__(self, obj: Mapping[str, Any]) -> None:
+        self.obj = obj
+        self._text: str | None = None
+
+    @property
+    def text(self) -> str:
+        if self._text is None:
+            self._text = facets_json(self.obj)
+        return self._text
+
+
+_NO_FACETS = Facets({})
+
+
+def newer_facets(at: datetime, new: Facets, attr_time: datetime | None, current: Facets) -> bool:
+    """``newer`` for facets, comparing the JSON only when the times are equal."""
+    if attr_time is None:
+        return True
+    if at != attr_time:
+        return at > attr_time
+    return new.text > current.text
+
+
 @dataclass
 class Span:
     first: datetime
@@ -49,17 +77,28 @@ class DatasetRow:
     source_name: str | None
     description: str | None
     dataset_type: str | None
-    facets: str
+    box: Facets = _NO_FACETS
+    schema_time: datetime | None = None  # None: no schema facet seen yet
+    schema_box: Facets = _NO_FACETS
+    field_names: set[str] = field(default_factory=set)  # fields already in this batch
+
+    @property
+    def facets(self) -> str:
+        return self.box.text
+
+    @property
+    def schema(self) -> str:
+        """The latest schema as JSON: [[name, type, description], ...]."""
+        return self.schema_box.text if self.schema_time is not None else "[]"
 
 
 @dataclass
 class FieldRow:
+    """A field's identity; its type and description come from its dataset's latest schema."""
+
     key: str
     dataset_gid: str
     name: str
-    attr_time: datetime | None
-    type: str | None
-    description: str | None
 
 
 @dataclass
@@ -71,7 +110,11 @@ class JobRow:
     attr_time: datetime | None
     job_type: str | None
     description: str | None
-    facets: str
+    box: Facets = _NO_FACETS
+
+    @property
+    def facets(self) -> str:
+        return self.box.text
 
 
 @dataclass
@@ -86,12 +129,16 @@ class RunRow:
     ended_at: datetime | None
     parent_run_id: str | None
     attr_time: datetime | None
-    facets: str
+    box: Facets = _NO_FACETS
 
     def merge_state(self, state: str, at: datetime) -> None:
         rank = STATE_RANK[state]
         if (rank, at, state) > (self.state_rank, self.state_time, self.state):
             self.state, self.state_rank, self.state_time = state, rank, at
+
+    @property
+    def facets(self) -> str:
+        return self.box.text
 
 
 @dataclass
@@ -103,6 +150,7 @@ class FieldEdgeRow:
     description: str
     masking: bool
     span: Span
+    jobs: set[str] = field(default_factory=set)
 
 
 @dataclass
@@ -134,46 +182,50 @@ class GraphBatch:
         self._namespace(ds.namespace, at)
         row = self.datasets.get(gid)
         if row is None:
-            row = DatasetRow(gid, ds.namespace, ds.name, Span(at, at), None, None, None, None, "{}")
+            row = DatasetRow(gid, ds.namespace, ds.name, Span(at, at), None, None, None, None)
             self.datasets[gid] = row
         else:
             row.span.add(at)
-        facets = facets_json(ds.facets)
-        if ds.facets and newer(at, facets, row.attr_time, row.facets):
+        stored = ds.stored_facets
+        box = Facets(stored)
+        if stored and newer_facets(at, box, row.attr_time, row.box):
             row.attr_time = at
             row.source_name = ds.source_name
             row.description = ds.description
             row.dataset_type = ds.dataset_type
-            row.facets = facets
+            row.box = box
+        if ds.schema is not None:
+            schema = Facets([[f.name, f.type, f.description] for f in ds.schema])  # type: ignore[arg-type]
+            if newer_facets(at, schema, row.schema_time, row.schema_box):
+                row.schema_time = at
+                row.schema_box = schema
+        seen = row.field_names
         for f in ds.fields:
-            self._field(ds.namespace, ds.name, gid, f.name, f.type, f.description, at)
+            if f.name not in seen:
+                self._field(ds.namespace, ds.name, gid, f.name)
         for c in ds.classifications:
-            key = field_key(ds.namespace, ds.name, c.field)
-            self._field(ds.namespace, ds.name, gid, c.field, None, None, at)
+            key = self._field(ds.namespace, ds.name, gid, c.field)
             self.classify(key, c.pii_type, c.source, c.confidence, at)
         return gid
 
-    def _field(
-        self,
-        namespace: str,
-        dataset: str,
-        gid: str,
-        name: str,
-        type_: str | None,
-        description: str | None,
-        at: datetime,
-    ) -> str:
-        key = field_key(namespace, dataset, name)
-        row = self.fields.get(key)
+    def _touch_dataset(self, namespace: str, name: str, at: datetime) -> str:
+        """A dataset named by column lineage only: exists, seen at ``at``."""
+        gid = dataset_gid(namespace, name)
+        row = self.datasets.get(gid)
         if row is None:
-            row = FieldRow(key, gid, name, None, None, None)
-            self.fields[key] = row
-        content = f"{type_ or ''}\x1f{description or ''}"
-        current = f"{row.type or ''}\x1f{row.description or ''}"
-        if (type_ or description) and newer(at, content, row.attr_time, current):
-            row.attr_time = at
-            row.type = type_
-            row.description = description
+            return self._dataset(DatasetInfo(namespace, name), at)
+        row.span.add(at)
+        ns_span = self.namespaces[namespace]
+        ns_span.add(at)
+        return gid
+
+    def _field(self, namespace: str, dataset: str, gid: str, name: str) -> str:
+        key = field_key(namespace, dataset, name)
+        if key not in self.fields:
+            self.fields[key] = FieldRow(key, gid, name)
+            row = self.datasets.get(gid)
+            if row is not None:
+                row.field_names.add(name)
         return key
 
     @classmethod
@@ -184,7 +236,7 @@ class GraphBatch:
         namespace, dataset, name = key.split(SEP, 2)
         batch = cls()
         gid = batch._dataset(DatasetInfo(namespace, dataset), at)
-        batch._field(namespace, dataset, gid, name, None, None, at)
+        batch._field(namespace, dataset, gid, name)
         batch.classify(key, pii_type, source, confidence, at)
         return batch
 
@@ -204,9 +256,9 @@ class GraphBatch:
 
     def _column_lineage(self, ds: DatasetInfo, gid: str, job: str | None, at: datetime) -> None:
         for item in ds.lineage:
-            out_key = self._field(ds.namespace, ds.name, gid, item.output, None, None, at)
-            in_gid = self._dataset(DatasetInfo(item.namespace, item.dataset), at)
-            in_key = self._field(item.namespace, item.dataset, in_gid, item.field, None, None, at)
+            out_key = self._field(ds.namespace, ds.name, gid, item.output)
+            in_gid = self._touch_dataset(item.namespace, item.dataset, at)
+            in_key = self._field(item.namespace, item.dataset, in_gid, item.field)
             ident = (out_key, in_key, item.type, item.subtype)
             row = self.field_edges.get(ident)
             if row is None:
@@ -222,7 +274,9 @@ class GraphBatch:
             else:
                 row.span.add(at)
                 row.masking = row.masking or item.masking
+                row.description = max(row.description, item.description)
             if job is not None:
+                self.field_edges[ident].jobs.add(job)
                 span = self.field_producers.get((out_key, job))
                 if span is None:
                     self.field_producers[(out_key, job)] = Span(at, at)
@@ -241,18 +295,16 @@ class GraphBatch:
         self._namespace(event.job_namespace, at)
         job = self.jobs.get(jgid)
         if job is None:
-            job = JobRow(
-                jgid, event.job_namespace, event.job_name, Span(at, at), None, None, None, "{}"
-            )
+            job = JobRow(jgid, event.job_namespace, event.job_name, Span(at, at), None, None, None)
             self.jobs[jgid] = job
         else:
             job.span.add(at)
-        facets = facets_json(event.job_facets)
-        if event.job_facets and newer(at, facets, job.attr_time, job.facets):
+        box = Facets(event.job_facets)
+        if event.job_facets and newer_facets(at, box, job.attr_time, job.box):
             job.attr_time = at
             job.job_type = event.job_type
             job.description = event.job_description
-            job.facets = facets
+            job.box = box
         for ds in event.inputs:
             gid = self._dataset(ds, at)
             self._edge(gid, jgid, at)
@@ -277,18 +329,16 @@ class GraphBatch:
         assert event.run_id is not None
         run = self.runs.get(event.run_id)
         if run is None:
-            run = RunRow(
-                event.run_id, jgid, Span(at, at), "NEW", 0, at, None, None, None, None, "{}"
-            )
+            run = RunRow(event.run_id, jgid, Span(at, at), "NEW", 0, at, None, None, None, None)
             self.runs[event.run_id] = run
         else:
             run.span.add(at)
             # a runId belongs to one job; if producers disagree, the smallest job id wins
             run.job_gid = min(run.job_gid, jgid)
-        facets = facets_json(event.run_facets)
-        if event.run_facets and newer(at, facets, run.attr_time, run.facets):
+        box = Facets(event.run_facets)
+        if event.run_facets and newer_facets(at, box, run.attr_time, run.box):
             run.attr_time = at
-            run.facets = facets
+            run.box = box
         if event.parent_run_id and (
             run.parent_run_id is None or event.parent_run_id < run.parent_run_id
         ):

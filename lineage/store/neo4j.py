@@ -4,18 +4,23 @@ Nodes: ``Namespace``, ``Dataset`` and ``Job`` (both also ``LineageNode`` with a 
 ``Run``, ``Field``, ``Classification``. Relationships: ``(Dataset)-[:CONSUMED_BY]->(Job)``,
 ``(Job)-[:PRODUCES]->(Dataset)`` (so downstream is always outgoing), ``(Job)-[:HAS_RUN]->(Run)``,
 ``(Run)-[:READ|WROTE]->(Dataset)``, ``(Dataset)-[:HAS_FIELD]->(Field)``,
-``(Field)-[:DERIVED_FROM {type, subtype, masking}]->(Field)``, ``(Job)-[:PRODUCES_FIELD]->(Field)``,
+``(Field)-[:DERIVED_FROM {type, subtype, masking, jobs}]->(Field)`` (``jobs``: the jobs whose
+column lineage declared it),
 ``(Field)-[:CLASSIFIED_AS {source, confidence}]->(Classification)``.
 
 Every SET is a min, a max, or "attributes of the maximal (time, content) event", so writes are
 idempotent and order-insensitive. Driver errors become ``Unavailable`` at this boundary.
+
+Times are stored as integer UTC epoch microseconds: the Python driver encodes a ``datetime``
+parameter about 20 times slower than an integer, which dominated batch writes.
 """
 
 from __future__ import annotations
 
 import json
+import threading
 from collections.abc import Callable, Sequence
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
 
 import neo4j
@@ -28,13 +33,13 @@ from lineage.store import (
     DatasetRecord,
     Direction,
     FieldEdge,
-    FieldRecord,
     FieldWalk,
     JobRecord,
     NamespaceRecord,
     RunRecord,
     StoreStats,
     Walk,
+    dataset_fields,
     split_gid,
 )
 from lineage.store.batch import GraphBatch, build_batch
@@ -57,62 +62,84 @@ _NEWER = (
     "OR (row.attr_time = n.attrTime AND row.content > n.content))"
 )
 
+# Each statement SETs only rows that change something: most rows of a steady stream are
+# already in the graph, and writing unchanged values still fills the transaction log.
 _UPSERT_NAMESPACES = """
 UNWIND $rows AS row
 MERGE (n:Namespace {name: row.name})
 ON CREATE SET n.createdAt = row.first, n.updatedAt = row.last
-WITH n, row
+WITH n, row WHERE row.first < n.createdAt OR row.last > n.updatedAt
 SET n.createdAt = CASE WHEN row.first < n.createdAt THEN row.first ELSE n.createdAt END,
     n.updatedAt = CASE WHEN row.last > n.updatedAt THEN row.last ELSE n.updatedAt END
 """
 
-_UPSERT_DATASETS = f"""
+_NEWER_SCHEMA = (
+    "row.schema_time IS NOT NULL AND (n.schemaTime IS NULL OR row.schema_time > n.schemaTime "
+    "OR (row.schema_time = n.schemaTime AND row.schema > n.schema))"
+)
+
+
+def _only_if(condition: str, assignments: str) -> str:
+    """A SET that happens only when ``condition`` holds (nothing is written otherwise)."""
+    return f"FOREACH (_ IN CASE WHEN {condition} THEN [1] ELSE [] END | SET {assignments})\n"
+
+
+_SPAN_WRITES = _only_if("row.first < n.createdAt", "n.createdAt = row.first") + _only_if(
+    "row.last > n.updatedAt", "n.updatedAt = row.last"
+)
+
+_UPSERT_DATASETS = (
+    f"""
 UNWIND $rows AS row
 MERGE (n:LineageNode {{gid: row.gid}})
 ON CREATE SET n:Dataset, n.namespace = row.namespace, n.name = row.name,
-              n.createdAt = row.first, n.updatedAt = row.last, n.content = '{{}}'
-WITH n, row, {_NEWER} AS newer
-SET n.createdAt = CASE WHEN row.first < n.createdAt THEN row.first ELSE n.createdAt END,
-    n.updatedAt = CASE WHEN row.last > n.updatedAt THEN row.last ELSE n.updatedAt END,
-    n.sourceName = CASE WHEN newer THEN row.source_name ELSE n.sourceName END,
-    n.description = CASE WHEN newer THEN row.description ELSE n.description END,
-    n.datasetType = CASE WHEN newer THEN row.dataset_type ELSE n.datasetType END,
-    n.content = CASE WHEN newer THEN row.content ELSE n.content END,
-    n.attrTime = CASE WHEN newer THEN row.attr_time ELSE n.attrTime END
+              n.createdAt = row.first, n.updatedAt = row.last, n.content = '{{}}', n.schema = '[]'
+WITH n, row, {_NEWER} AS newer, {_NEWER_SCHEMA} AS newer_schema
+WHERE newer OR newer_schema OR row.first < n.createdAt OR row.last > n.updatedAt
 """
+    + _SPAN_WRITES
+    + _only_if("newer", "n.attrTime = row.attr_time")
+    + _only_if(
+        "newer AND row.content <> n.content",
+        "n.content = row.content, n.sourceName = row.source_name, "
+        "n.description = row.description, n.datasetType = row.dataset_type",
+    )
+    + _only_if("newer_schema", "n.schemaTime = row.schema_time")
+    + _only_if("newer_schema AND row.schema <> n.schema", "n.schema = row.schema")
+)
 
-_UPSERT_JOBS = f"""
+_UPSERT_JOBS = (
+    f"""
 UNWIND $rows AS row
 MERGE (n:LineageNode {{gid: row.gid}})
 ON CREATE SET n:Job, n.namespace = row.namespace, n.name = row.name,
               n.createdAt = row.first, n.updatedAt = row.last, n.content = '{{}}'
 WITH n, row, {_NEWER} AS newer
-SET n.createdAt = CASE WHEN row.first < n.createdAt THEN row.first ELSE n.createdAt END,
-    n.updatedAt = CASE WHEN row.last > n.updatedAt THEN row.last ELSE n.updatedAt END,
-    n.jobType = CASE WHEN newer THEN row.job_type ELSE n.jobType END,
-    n.description = CASE WHEN newer THEN row.description ELSE n.description END,
-    n.content = CASE WHEN newer THEN row.content ELSE n.content END,
-    n.attrTime = CASE WHEN newer THEN row.attr_time ELSE n.attrTime END
+WHERE newer OR row.first < n.createdAt OR row.last > n.updatedAt
 """
+    + _SPAN_WRITES
+    + _only_if("newer", "n.attrTime = row.attr_time")
+    + _only_if(
+        "newer AND row.content <> n.content",
+        "n.content = row.content, n.jobType = row.job_type, n.description = row.description",
+    )
+)
 
-_UPSERT_FIELDS = f"""
+_UPSERT_FIELDS = """
 UNWIND $rows AS row
-MATCH (d:LineageNode {{gid: row.dataset_gid}})
-MERGE (n:Field {{key: row.key}})
-ON CREATE SET n.name = row.name, n.datasetGid = row.dataset_gid, n.content = ''
-MERGE (d)-[:HAS_FIELD]->(n)
-WITH n, row, {_NEWER} AS newer
-SET n.type = CASE WHEN newer THEN row.type ELSE n.type END,
-    n.description = CASE WHEN newer THEN row.description ELSE n.description END,
-    n.content = CASE WHEN newer THEN row.content ELSE n.content END,
-    n.attrTime = CASE WHEN newer THEN row.attr_time ELSE n.attrTime END
+UNWIND row.names AS name
+MERGE (f:Field {key: row.prefix + name})
+ON CREATE SET f.name = name, f.datasetGid = row.gid, f.fresh = true
+WITH row, f WHERE f.fresh
+MATCH (d:LineageNode {gid: row.gid})
+CREATE (d)-[:HAS_FIELD]->(f)
+REMOVE f.fresh
 """
 
 _EDGE_SPAN = """
-ON CREATE SET e.firstSeen = row.first, e.lastSeen = row.last
-WITH e, row
-SET e.firstSeen = CASE WHEN row.first < e.firstSeen THEN row.first ELSE e.firstSeen END,
-    e.lastSeen = CASE WHEN row.last > e.lastSeen THEN row.last ELSE e.lastSeen END
+ON CREATE SET e.firstSeen = row.first
+WITH e, row WHERE row.first < e.firstSeen
+SET e.firstSeen = row.first
 """
 
 _UPSERT_CONSUMED = (
@@ -159,26 +186,24 @@ DELETE stale
 _UPSERT_READ = """
 UNWIND $rows AS row MATCH (r:Run {runId: row.run_id}) MATCH (d:LineageNode {gid: row.dataset_gid})
 MERGE (r)-[e:READ]->(d) ON CREATE SET e.at = row.at
-WITH e, row SET e.at = CASE WHEN row.at < e.at THEN row.at ELSE e.at END
+WITH e, row WHERE row.at < e.at SET e.at = row.at
 """
 _UPSERT_WROTE = _UPSERT_READ.replace(":READ]", ":WROTE]")
 
+# ``jobs``: the jobs whose column lineage declared the edge (a set kept as a list)
 _UPSERT_FIELD_EDGES = """
 UNWIND $rows AS row MATCH (o:Field {key: row.output}) MATCH (i:Field {key: row.input})
 MERGE (o)-[e:DERIVED_FROM {type: row.type, subtype: row.subtype}]->(i)
-ON CREATE SET e.description = row.description, e.masking = row.masking,
-              e.firstSeen = row.first, e.lastSeen = row.last
-WITH e, row
+ON CREATE SET e.description = row.description, e.masking = row.masking, e.firstSeen = row.first,
+              e.jobs = row.jobs
+WITH e, row, [j IN row.jobs WHERE NOT j IN e.jobs] AS new_jobs
+WHERE row.first < e.firstSeen OR (row.masking AND NOT e.masking) OR row.description > e.description
+      OR size(new_jobs) > 0
 SET e.masking = e.masking OR row.masking,
     e.description = CASE WHEN row.description > e.description THEN row.description ELSE e.description END,
     e.firstSeen = CASE WHEN row.first < e.firstSeen THEN row.first ELSE e.firstSeen END,
-    e.lastSeen = CASE WHEN row.last > e.lastSeen THEN row.last ELSE e.lastSeen END
+    e.jobs = e.jobs + new_jobs
 """
-
-_UPSERT_FIELD_PRODUCERS = (
-    "UNWIND $rows AS row MATCH (j:LineageNode {gid: row.job}) MATCH (f:Field {key: row.field}) "
-    "MERGE (j)-[e:PRODUCES_FIELD]->(f)" + _EDGE_SPAN
-)
 
 _UPSERT_CLASSIFICATIONS = """
 UNWIND $rows AS row
@@ -186,11 +211,12 @@ MATCH (f:Field {key: row.field})
 MERGE (c:Classification {name: row.pii_type})
 MERGE (f)-[e:CLASSIFIED_AS {source: row.source}]->(c)
 ON CREATE SET e.confidence = row.confidence, e.at = row.at
-WITH e, row
-SET e.confidence = CASE WHEN row.at > e.at OR (row.at = e.at AND row.confidence > e.confidence)
-                        THEN row.confidence ELSE e.confidence END,
-    e.at = CASE WHEN row.at > e.at THEN row.at ELSE e.at END
+WITH e, row WHERE row.at > e.at OR (row.at = e.at AND row.confidence > e.confidence)
+SET e.confidence = row.confidence, e.at = row.at
 """
+
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 def _at(value: Any) -> datetime:
@@ -200,9 +226,111 @@ def _at(value: Any) -> datetime:
     return out
 
 
+_EPOCH_QUERY = (
+    "MERGE (m:LineageMeta {id: 1}) ON CREATE SET m.epoch = randomUUID() RETURN m.epoch AS epoch"
+)
+_KNOWN_LIMIT = 2_000_000
+
+
+class _Known:
+    """Facts this process has committed to the graph, to skip rows that cannot change anything.
+
+    Every merge rule is monotone (min first-seen, OR masking, max description, union of jobs),
+    so a row at least as "old" as a committed fact changes nothing, whoever else writes. The
+    graph's epoch (a ``LineageMeta`` node, new after a reset) invalidates the cache.
+    """
+
+    def __init__(self) -> None:
+        self.epoch: str | None = None
+        self.fields: set[str] = set()
+        self.edges: dict[tuple[str, str], int] = {}
+        self.field_edges: dict[
+            tuple[str, str, str, str], tuple[int, bool, str, frozenset[str]]
+        ] = {}
+        self.lock = threading.Lock()
+
+    def _check(self, epoch: str) -> None:
+        size = len(self.fields) + len(self.edges) + len(self.field_edges)
+        if epoch != self.epoch or size > _KNOWN_LIMIT:
+            self.epoch = epoch
+            self.fields.clear()
+            self.edges.clear()
+            self.field_edges.clear()
+
+    def unneeded_removed(
+        self, epoch: str, rows: dict[str, list[dict[str, Any]]]
+    ) -> dict[str, list[dict[str, Any]]]:
+        with self.lock:
+            self._check(epoch)
+            out = dict(rows)
+            fields = []
+            for row in rows["fields"]:
+                names = [n for n in row["names"] if row["prefix"] + n not in self.fields]
+                if names:
+                    fields.append({**row, "names": names})
+            out["fields"] = fields
+            for name in ("consumed", "produces"):
+                out[name] = [
+                    r
+                    for r in rows[name]
+                    if (seen := self.edges.get((r["src"], r["dst"]))) is None or r["first"] < seen
+                ]
+            edges = []
+            for r in rows["field_edges"]:
+                seen_edge = self.field_edges.get((r["output"], r["input"], r["type"], r["subtype"]))
+                if (
+                    seen_edge is None
+                    or r["first"] < seen_edge[0]
+                    or (r["masking"] and not seen_edge[1])
+                    or r["description"] > seen_edge[2]
+                    or not set(r["jobs"]) <= seen_edge[3]
+                ):
+                    edges.append(r)
+            out["field_edges"] = edges
+            return out
+
+    def remember(self, sent: dict[str, list[dict[str, Any]]]) -> None:
+        with self.lock:
+            for row in sent["fields"]:
+                self.fields.update(row["prefix"] + n for n in row["names"])
+            for name in ("consumed", "produces"):
+                for r in sent[name]:
+                    key = (r["src"], r["dst"])
+                    self.edges[key] = min(r["first"], self.edges.get(key, r["first"]))
+            for r in sent["field_edges"]:
+                key4 = (r["output"], r["input"], r["type"], r["subtype"])
+                old = self.field_edges.get(key4)
+                if old is None:
+                    self.field_edges[key4] = (
+                        r["first"],
+                        r["masking"],
+                        r["description"],
+                        frozenset(r["jobs"]),
+                    )
+                else:
+                    self.field_edges[key4] = (
+                        min(old[0], r["first"]),
+                        old[1] or r["masking"],
+                        max(old[2], r["description"]),
+                        old[3] | frozenset(r["jobs"]),
+                    )
+
+
+def _us(value: datetime | None) -> int | None:
+    """UTC epoch microseconds, exact (no float rounding)."""
+    if value is None:
+        return None
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=UTC)
+    delta = value - _EPOCH
+    return (delta.days * 86_400 + delta.seconds) * 1_000_000 + delta.microseconds
+
+
 def _native(value: Any) -> datetime | None:
     if value is None:
         return None
+    if isinstance(value, int):
+        return _EPOCH + timedelta(microseconds=value)
     if hasattr(value, "to_native"):
         value = value.to_native()
     assert isinstance(value, datetime)
@@ -210,6 +338,27 @@ def _native(value: Any) -> datetime | None:
 
 
 def _rows(batch: GraphBatch) -> dict[str, list[dict[str, Any]]]:
+    rows = _raw_rows(batch)
+    for items in rows.values():
+        for row in items:
+            for key, value in row.items():
+                if isinstance(value, datetime):
+                    row[key] = _us(value)
+    return rows
+
+
+def _fields_by_dataset(batch: GraphBatch) -> list[dict[str, Any]]:
+    grouped: dict[str, list[str]] = {}
+    for f in batch.fields.values():
+        grouped.setdefault(f.dataset_gid, []).append(f.name)
+    out = []
+    for gid, names in grouped.items():
+        _, namespace, name = split_gid(gid)
+        out.append({"gid": gid, "prefix": f"{namespace}\x1f{name}\x1f", "names": sorted(names)})
+    return out
+
+
+def _raw_rows(batch: GraphBatch) -> dict[str, list[dict[str, Any]]]:
     return {
         "namespaces": [
             {"name": n, "first": s.first, "last": s.last} for n, s in batch.namespaces.items()
@@ -227,6 +376,8 @@ def _rows(batch: GraphBatch) -> dict[str, list[dict[str, Any]]]:
                 "description": d.description,
                 "dataset_type": d.dataset_type,
                 "content": d.facets,
+                "schema_time": d.schema_time,
+                "schema": d.schema,
             }
             for d in batch.datasets.values()
         ],
@@ -245,19 +396,7 @@ def _rows(batch: GraphBatch) -> dict[str, list[dict[str, Any]]]:
             }
             for j in batch.jobs.values()
         ],
-        "fields": [
-            {
-                "key": f.key,
-                "dataset_gid": f.dataset_gid,
-                "name": f.name,
-                "has_attrs": f.attr_time is not None,
-                "attr_time": f.attr_time,
-                "type": f.type,
-                "description": f.description,
-                "content": f"{f.type or ''}\x1f{f.description or ''}",
-            }
-            for f in batch.fields.values()
-        ],
+        "fields": _fields_by_dataset(batch),
         "consumed": [
             {"src": s, "dst": d, "first": sp.first, "last": sp.last}
             for (s, d), sp in batch.edges.items()
@@ -306,12 +445,9 @@ def _rows(batch: GraphBatch) -> dict[str, list[dict[str, Any]]]:
                 "masking": e.masking,
                 "first": e.span.first,
                 "last": e.span.last,
+                "jobs": list(e.jobs) if len(e.jobs) < 2 else sorted(e.jobs),
             }
             for e in batch.field_edges.values()
-        ],
-        "field_producers": [
-            {"field": f, "job": j, "first": sp.first, "last": sp.last}
-            for (f, j), sp in batch.field_producers.items()
         ],
         "classifications": [
             {"field": f, "pii_type": t, "source": src, "confidence": conf, "at": at}
@@ -331,7 +467,6 @@ _STATEMENTS = [
     ("reads", _UPSERT_READ),
     ("writes", _UPSERT_WROTE),
     ("field_edges", _UPSERT_FIELD_EDGES),
-    ("field_producers", _UPSERT_FIELD_PRODUCERS),
     ("classifications", _UPSERT_CLASSIFICATIONS),
 ]
 
@@ -359,6 +494,7 @@ class Neo4jLineageStore:
             connection_acquisition_timeout=connect_timeout,
         )
         self._database = database
+        self._known = _Known()
 
     # ---- plumbing -------------------------------------------------------------------------------
 
@@ -400,19 +536,30 @@ class Neo4jLineageStore:
     # ---- writes ---------------------------------------------------------------------------------
 
     def write(self, events: Sequence[LineageEvent]) -> None:
-        self.write_batch(build_batch(events))
+        self.write_prepared(self.prepare(events))
+
+    def prepare(self, events: Sequence[LineageEvent]) -> dict[str, list[dict[str, Any]]]:
+        return _rows(build_batch(events))
 
     def write_batch(self, batch: GraphBatch) -> None:
-        rows = _rows(batch)
+        self.write_prepared(_rows(batch))
 
-        def work(tx: neo4j.ManagedTransaction) -> None:
+    def write_prepared(self, prepared: Any) -> None:
+        all_rows: dict[str, list[dict[str, Any]]] = prepared
+        known = self._known
+
+        def work(tx: neo4j.ManagedTransaction) -> dict[str, list[dict[str, Any]]]:
+            epoch = tx.run(_EPOCH_QUERY).single(strict=True)["epoch"]
+            rows = known.unneeded_removed(epoch, all_rows)
             for name, statement in _STATEMENTS:
                 if rows[name]:
                     tx.run(statement, rows=rows[name]).consume()
+            return rows
 
         def run() -> None:
             with self._driver.session(database=self._database) as session:
-                session.execute_write(work)
+                sent = session.execute_write(work)
+            known.remember(sent)  # only what is committed
 
         self._call(run)
 
@@ -443,13 +590,13 @@ class Neo4jLineageStore:
                 f"MATCH (s){left}[rels:CONSUMED_BY|PRODUCES*1..{depth}]{right}(n) {time_filter} "
                 "RETURN DISTINCT n.gid AS gid"
             )
-            reached.update(r["gid"] for r in self._read(query, gid=start, asOf=as_of))
+            reached.update(r["gid"] for r in self._read(query, gid=start, asOf=_us(as_of)))
         edge_filter = "" if as_of is None else "AND e.firstSeen <= $asOf"
         rows = self._read(
             "UNWIND $gids AS g MATCH (a:LineageNode {gid: g})-[e:CONSUMED_BY|PRODUCES]->(b:LineageNode) "
             f"WHERE b.gid IN $gids {edge_filter} RETURN a.gid AS a, b.gid AS b",
             gids=sorted(reached),
-            asOf=as_of,
+            asOf=_us(as_of),
         )
         result.edges = {(r["a"], r["b"]) for r in rows}
         result.nodes = _distances(start, result.edges, reached, direction)
@@ -475,7 +622,7 @@ class Neo4jLineageStore:
                 f"MATCH (s){left}[rels:DERIVED_FROM*1..{depth}]{right}(n) {time_filter} "
                 "RETURN DISTINCT n.key AS key"
             )
-            reached.update(r["key"] for r in self._read(query, key=start, asOf=as_of))
+            reached.update(r["key"] for r in self._read(query, key=start, asOf=_us(as_of)))
         edge_filter = "" if as_of is None else "AND e.firstSeen <= $asOf"
         rows = self._read(
             "UNWIND $keys AS k MATCH (o:Field {key: k})-[e:DERIVED_FROM]->(i:Field) "
@@ -483,7 +630,7 @@ class Neo4jLineageStore:
             "RETURN o.key AS o, i.key AS i, e.type AS type, e.subtype AS subtype, "
             "e.description AS description, e.masking AS masking, e.firstSeen AS first",
             keys=sorted(reached),
-            asOf=as_of,
+            asOf=_us(as_of),
         )
         out.edges = [
             FieldEdge(
@@ -506,7 +653,7 @@ class Neo4jLineageStore:
         rows = self._read(
             "UNWIND $gids AS g MATCH (d:LineageNode:Dataset {gid: g}) "
             "OPTIONAL MATCH (d)-[:HAS_FIELD]->(f:Field) "
-            "RETURN d, collect(f {.name, .type, .description}) AS fields",
+            "RETURN d, collect(f.name) AS fields",
             gids=list(gids),
         )
         return {r["d"]["gid"]: _dataset_record(r["d"], r["fields"]) for r in rows}
@@ -545,7 +692,7 @@ class Neo4jLineageStore:
         rows = self._read(
             "MATCH (d:Dataset {namespace: $ns}) WITH d ORDER BY d.name SKIP $offset LIMIT $limit "
             "OPTIONAL MATCH (d)-[:HAS_FIELD]->(f:Field) "
-            "RETURN d, collect(f {.name, .type, .description}) AS fields ORDER BY d.name",
+            "RETURN d, collect(f.name) AS fields ORDER BY d.name",
             ns=namespace,
             offset=offset,
             limit=limit,
@@ -620,8 +767,8 @@ class Neo4jLineageStore:
 
     def field_jobs(self, field_keys: Sequence[str]) -> dict[str, set[str]]:
         rows = self._read(
-            "UNWIND $keys AS k MATCH (j:Job)-[:PRODUCES_FIELD]->(f:Field {key: k}) "
-            "RETURN f.key AS key, j.gid AS gid",
+            "UNWIND $keys AS k MATCH (f:Field {key: k})-[e:DERIVED_FROM]->() "
+            "UNWIND e.jobs AS gid RETURN DISTINCT f.key AS key, gid",
             keys=list(field_keys),
         )
         out: dict[str, set[str]] = {}
@@ -692,7 +839,7 @@ def _facets(content: Any) -> dict[str, Any]:
     return value if isinstance(value, dict) else {}
 
 
-def _dataset_record(d: Any, fields: list[dict[str, Any]]) -> DatasetRecord:
+def _dataset_record(d: Any, fields: list[str]) -> DatasetRecord:
     return DatasetRecord(
         namespace=d["namespace"],
         name=d["name"],
@@ -701,16 +848,7 @@ def _dataset_record(d: Any, fields: list[dict[str, Any]]) -> DatasetRecord:
         source_name=d.get("sourceName"),
         description=d.get("description"),
         dataset_type=d.get("datasetType"),
-        fields=tuple(
-            sorted(
-                (
-                    FieldRecord(f["name"], f.get("type"), f.get("description"))
-                    for f in fields
-                    if f.get("name")
-                ),
-                key=lambda f: f.name,
-            )
-        ),
+        fields=dataset_fields(fields, d.get("schema")),
         facets=_facets(d.get("content")),
     )
 

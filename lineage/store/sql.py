@@ -27,13 +27,13 @@ from lineage.store import (
     DatasetRecord,
     Direction,
     FieldEdge,
-    FieldRecord,
     FieldWalk,
     JobRecord,
     NamespaceRecord,
     RunRecord,
     StoreStats,
     Walk,
+    dataset_fields,
     split_gid,
 )
 from lineage.store.batch import GraphBatch, build_batch
@@ -123,6 +123,13 @@ class SqlLineageStore:
     def write(self, events: Sequence[LineageEvent]) -> None:
         self.write_batch(build_batch(events))
 
+    def prepare(self, events: Sequence[LineageEvent]) -> GraphBatch:
+        return build_batch(events)
+
+    def write_prepared(self, prepared: Any) -> None:
+        assert isinstance(prepared, GraphBatch)
+        self.write_batch(prepared)
+
     def write_batch(self, batch: GraphBatch) -> None:
         try:
             with self._db.write_session() as session:
@@ -146,6 +153,18 @@ class SqlLineageStore:
 
         def pick(x: Any, table: Table, column: str) -> Any:
             return case((newer(x, table), getattr(x, column)), else_=table.c[column])
+
+        def newer_schema(x: Any) -> Any:
+            return and_(
+                x.schema_time.is_not(None),
+                or_(
+                    NODE.c.schema_time.is_(None),
+                    x.schema_time > NODE.c.schema_time,
+                    and_(
+                        x.schema_time == NODE.c.schema_time, x.schema_fields > NODE.c.schema_fields
+                    ),
+                ),
+            )
 
         self._upsert(
             session,
@@ -173,6 +192,8 @@ class SqlLineageStore:
                 "description": d.description,
                 "node_type": d.dataset_type,
                 "content": d.facets if d.attr_time is not None else "{}",
+                "schema_time": d.schema_time,
+                "schema_fields": d.schema,
             }
             for d in batch.datasets.values()
         ] + [
@@ -188,6 +209,8 @@ class SqlLineageStore:
                 "description": j.description,
                 "node_type": j.job_type,
                 "content": j.facets if j.attr_time is not None else "{}",
+                "schema_time": None,
+                "schema_fields": "[]",
             }
             for j in batch.jobs.values()
         ]
@@ -204,31 +227,21 @@ class SqlLineageStore:
                 "node_type": pick(x, NODE, "node_type"),
                 "content": pick(x, NODE, "content"),
                 "attr_time": pick(x, NODE, "attr_time"),
+                "schema_fields": case(
+                    (newer_schema(x), x.schema_fields), else_=NODE.c.schema_fields
+                ),
+                "schema_time": case((newer_schema(x), x.schema_time), else_=NODE.c.schema_time),
             },
         )
-        self._upsert(
-            session,
-            FIELD,
-            [
-                {
-                    "key": f.key,
-                    "dataset_gid": f.dataset_gid,
-                    "name": f.name,
-                    "attr_time": f.attr_time,
-                    "type": f.type,
-                    "description": f.description,
-                    "content": f"{f.type or ''}\x1f{f.description or ''}",
-                }
-                for f in batch.fields.values()
-            ],
-            ["key"],
-            lambda x: {
-                "type": pick(x, FIELD, "type"),
-                "description": pick(x, FIELD, "description"),
-                "content": pick(x, FIELD, "content"),
-                "attr_time": pick(x, FIELD, "attr_time"),
-            },
-        )
+        if batch.fields:
+            stmt = self._insert(FIELD).on_conflict_do_nothing(index_elements=["key"])
+            session.execute(
+                stmt,
+                [
+                    {"key": f.key, "dataset_gid": f.dataset_gid, "name": f.name}
+                    for f in batch.fields.values()
+                ],
+            )
         self._upsert(
             session,
             EDGE,
@@ -501,15 +514,13 @@ class SqlLineageStore:
 
     # ---- reads ----------------------------------------------------------------------------------
 
-    def _fields_of(self, session: Session, gids: Sequence[str]) -> dict[str, list[FieldRecord]]:
-        fields: dict[str, list[FieldRecord]] = {}
+    def _fields_of(self, session: Session, gids: Sequence[str]) -> dict[str, list[str]]:
+        fields: dict[str, list[str]] = {}
         for chunk in _chunks(list(gids)):
-            for row in session.execute(
-                select(FIELD).where(FIELD.c.dataset_gid.in_(chunk))
-            ).mappings():
-                fields.setdefault(row["dataset_gid"], []).append(
-                    FieldRecord(row["name"], row["type"], row["description"])
-                )
+            for gid, name in session.execute(
+                select(FIELD.c.dataset_gid, FIELD.c.name).where(FIELD.c.dataset_gid.in_(chunk))
+            ):
+                fields.setdefault(gid, []).append(name)
         return fields
 
     def datasets(self, gids: Sequence[str]) -> dict[str, DatasetRecord]:
@@ -732,7 +743,7 @@ def _facets(content: Any) -> dict[str, Any]:
     return value if isinstance(value, dict) else {}
 
 
-def _dataset_record(row: Any, fields: list[FieldRecord]) -> DatasetRecord:
+def _dataset_record(row: Any, fields: list[str]) -> DatasetRecord:
     return DatasetRecord(
         namespace=row["namespace"],
         name=row["name"],
@@ -741,7 +752,7 @@ def _dataset_record(row: Any, fields: list[FieldRecord]) -> DatasetRecord:
         source_name=row["source_name"],
         description=row["description"],
         dataset_type=row["node_type"],
-        fields=tuple(sorted(fields, key=lambda f: f.name)),
+        fields=dataset_fields(fields, row["schema_fields"]),
         facets=_facets(row["content"]),
     )
 

@@ -37,6 +37,12 @@ class LineageNodeRow(SQLModel, table=True):
     description: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
     node_type: str | None = None
     content: str = Field(default="{}", sa_column=Column(Text, nullable=False))
+    schema_time: datetime | None = Field(default=None, sa_column=_ts(nullable=True))
+    schema_fields: str = Field(
+        default="[]",
+        sa_column=Column(Text, nullable=False, server_default="[]"),
+        description="Latest schema: JSON [[name, type, description], ...].",
+    )
 
 
 class LineageEdgeRow(SQLModel, table=True):
@@ -52,15 +58,13 @@ class LineageEdgeRow(SQLModel, table=True):
 
 
 class LineageFieldRow(SQLModel, table=True):
+    """A field's identity; type and description come from the dataset's latest schema."""
+
     __tablename__ = "lineage_field"
 
     key: str = Field(primary_key=True)
     dataset_gid: str = Field(index=True)
     name: str
-    attr_time: datetime | None = Field(default=None, sa_column=_ts(nullable=True))
-    type: str | None = None
-    description: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
-    content: str = Field(default="", sa_column=Column(Text, nullable=False))
 
 
 class LineageFieldEdgeRow(SQLModel, table=True):
