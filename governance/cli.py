@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import logging
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
@@ -16,6 +18,7 @@ from governance.errors import GovernanceError
 
 if TYPE_CHECKING:
     from governance.callers import ApiKeys
+    from lineage.outbox import OutboxDrain
 
 app = typer.Typer(
     help="Data governance and compliance service.",
@@ -30,6 +33,10 @@ app.add_typer(db_app, name="db")
 app.add_typer(policy_app, name="policy")
 app.add_typer(audit_app, name="audit")
 app.add_typer(keys_app, name="keys")
+neo4j_app = typer.Typer(help="A local Neo4j server (Maven jars + launcher).", no_args_is_help=True)
+lineage_app = typer.Typer(help="The lineage outbox and graph.", no_args_is_help=True)
+app.add_typer(neo4j_app, name="neo4j")
+app.add_typer(lineage_app, name="lineage")
 
 console = Console()
 err = Console(stderr=True)
@@ -255,6 +262,144 @@ def keys_revoke(name: Annotated[str, typer.Option(help="Name of the key.")]) -> 
         err.print(f"[red]{exc.detail}[/red]")
         raise typer.Exit(1) from exc
     console.print(f"revoked {name}")
+
+
+# ---- neo4j ---------------------------------------------------------------------------------
+
+Neo4jHome = Annotated[Path, typer.Option("--home", help="Where the Neo4j store and its log live.")]
+
+
+@neo4j_app.command("fetch")
+def neo4j_fetch() -> None:
+    """Copy the Neo4j Community jars from Maven (once; cached under .cache/neo4j)."""
+    from lineage.neo4j_server import Neo4jUnavailable, fetch
+
+    try:
+        target = fetch(quiet=False)
+    except Neo4jUnavailable as exc:
+        err.print(f"[red]{exc}[/red]")
+        raise typer.Exit(1) from exc
+    console.print(f"Neo4j jars in {target}")
+
+
+@neo4j_app.command("start")
+def neo4j_start(
+    home: Neo4jHome = Path(".cache/neo4j/server"),
+    port: Annotated[int, typer.Option(help="Bolt port on 127.0.0.1.")] = 7687,
+    heap: Annotated[str, typer.Option(help="JVM heap (-Xmx).")] = "1g",
+    page_cache_mb: Annotated[int, typer.Option(help="Page cache in MiB.")] = 512,
+    detach: Annotated[
+        bool, typer.Option(help="Return once it is up; stop it with neo4j stop.")
+    ] = False,
+) -> None:
+    """Start Neo4j on bolt://127.0.0.1:PORT (auth off) for GOVERNANCE_LINEAGE__NEO4J_URI."""
+    from lineage.neo4j_server import Neo4jServer, Neo4jUnavailable, detached
+
+    running = detached(home)
+    if running is not None:
+        console.print(f"already running: pid {running[0]}, bolt://127.0.0.1:{running[1]}")
+        return
+    server = Neo4jServer(home, port, heap=heap, page_cache_mb=page_cache_mb)
+    try:
+        server.start()
+    except Neo4jUnavailable as exc:
+        err.print(f"[red]{exc}[/red]")
+        server.kill()
+        raise typer.Exit(1) from exc
+    server.record()
+    if detach:
+        server.forget()
+    console.print(f"Neo4j up on {server.uri} (store {home}, log {server.log})", soft_wrap=True)
+    console.print(
+        f"  export GOVERNANCE_LINEAGE__BACKEND=neo4j GOVERNANCE_LINEAGE__NEO4J_URI={server.uri}",
+        soft_wrap=True,
+    )
+    if server.process is None:  # detached
+        return
+    console.print("Ctrl-C stops it.")
+    try:
+        assert server.process is not None
+        server.process.wait()
+    except KeyboardInterrupt:
+        server.stop()
+    finally:
+        server.pidfile.unlink(missing_ok=True)
+
+
+@neo4j_app.command("stop")
+def neo4j_stop(home: Neo4jHome = Path(".cache/neo4j/server")) -> None:
+    """Stop a server started with neo4j start --detach."""
+    from lineage.neo4j_server import stop_detached
+
+    if stop_detached(home):
+        console.print("stopped")
+    else:
+        console.print(f"no Neo4j running from {home}")
+
+
+# ---- lineage -------------------------------------------------------------------------------
+
+
+@contextmanager
+def _drain() -> Iterator[tuple[Settings, OutboxDrain]]:
+    from governance.db import database_from_settings
+    from lineage.outbox import OutboxDrain
+    from lineage.service import build_store
+
+    settings = _settings()
+    db = database_from_settings(settings)
+    store = build_store(settings, db)
+    try:
+        yield settings, OutboxDrain(db, store, batch_size=settings.lineage.drain_batch_size)
+    finally:
+        store.close()
+        db.dispose()
+
+
+@lineage_app.command("status")
+def lineage_status() -> None:
+    """Outbox depth, dead events and the last error of the lineage store."""
+    with _drain() as (_, drain):
+        status = drain.status()
+    table = Table(show_header=False)
+    for key, value in (
+        ("backend", status.backend),
+        ("waiting in the outbox", status.pending),
+        ("dead (gave up)", status.dead),
+        ("written to the graph", status.processed),
+        ("last error", status.last_error or "-"),
+    ):
+        table.add_row(key, str(value))
+    console.print(table)
+
+
+@lineage_app.command("drain")
+def lineage_drain(
+    timeout: Annotated[float, typer.Option(help="Give up after this many seconds.")] = 600.0,
+) -> None:
+    """Write what waits in the outbox to the lineage store now (the service does it by itself)."""
+    from governance.errors import Unavailable
+
+    with _drain() as (settings, drain):
+        setup_logging(settings.log_level)
+        try:
+            drain.store.setup()
+        except Unavailable as exc:
+            err.print(f"[red]{exc.detail}[/red]")
+            raise typer.Exit(1) from exc
+        done = drain.drain_all(timeout=timeout)
+        status = drain.status()
+    console.print(f"wrote {done} event(s); {status.pending} waiting, {status.dead} dead")
+    if status.pending:
+        err.print(f"[red]not drained:[/red] {status.last_error or 'timed out'}")
+        raise typer.Exit(1)
+
+
+@lineage_app.command("replay")
+def lineage_replay() -> None:
+    """Give dead outbox events another chance (after fixing what broke them)."""
+    with _drain() as (_, drain):
+        console.print(f"{drain.replay_dead()} dead event(s) queued again")
 
 
 def main() -> None:  # pragma: no cover - console entry

@@ -193,6 +193,10 @@ class OutboxDrain:
     def close(self) -> None:
         self.stop()
 
+    @property
+    def store(self) -> LineageStore:
+        return self._store
+
     def wake(self) -> None:
         self._wake.set()
 

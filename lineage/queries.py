@@ -211,12 +211,11 @@ class LineageQueries:
         if node.kind == "datasetField":
             raise InvalidInput("use /api/v1/column-lineage for datasetField node ids")
         walk = self.store.walk(
-            node.gid, depth=_check_depth(depth), direction=direction, as_of=as_of
+            node.gid, depth=_check_depth(depth), direction=direction, as_of=as_of, records=True
         )
         if not walk.nodes:
             raise NotFound(f"no {node.kind} {node.namespace}:{node.name} in the lineage graph")
-        datasets = self.store.datasets([g for g in walk.nodes if g.startswith("dataset")])
-        jobs = self.store.jobs([g for g in walk.nodes if g.startswith("job")])
+        datasets, jobs = walk.datasets, walk.jobs
         in_edges: dict[str, list[dict[str, str]]] = {}
         out_edges: dict[str, list[dict[str, str]]] = {}
         for a, b in walk.edges:

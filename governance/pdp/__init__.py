@@ -1,6 +1,6 @@
-"""The policy decision point: Casbin model and policy files in, decisions and obligations out."""
+"""The policy decision point: Casbin model and policy files in, decisions and obligations out.
 
-from governance.pdp.decision import AccessRequest, Decision, Effect, ObligationAction
-from governance.pdp.engine import PolicyDecisionPoint
-
-__all__ = ["AccessRequest", "Decision", "Effect", "ObligationAction", "PolicyDecisionPoint"]
+Import from the submodules (``governance.pdp.engine``, ``governance.pdp.decision`` …): this
+package imports nothing itself, so ``governance.pii`` can use ``governance.pdp.sources`` without
+an import cycle through the engine.
+"""

@@ -8,6 +8,7 @@ SIGTERM (the launcher's shutdown hook closes the store) or kills it (for crash t
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import signal
@@ -172,3 +173,52 @@ class Neo4jServer:
     @property
     def running(self) -> bool:
         return self.process is not None and self.process.poll() is None
+
+    # ---- a server that outlives its starter (``governance neo4j start --detach``) -----------
+
+    @property
+    def pidfile(self) -> Path:
+        return self.home / "launcher.pid"
+
+    def record(self) -> None:
+        """Write ``pid port`` beside the store, for ``stop_detached`` and status."""
+        assert self.process is not None
+        self.pidfile.write_text(f"{self.process.pid} {self.port}\n")
+
+    def forget(self) -> None:
+        """Let the server outlive this handle (``--detach``); ``stop_detached`` ends it."""
+        if self.process is not None:
+            self.process.returncode = 0  # no "still running" warning when the handle goes
+            self.process = None
+
+
+def detached(home: Path) -> tuple[int, int] | None:
+    """``(pid, port)`` of a server started detached in ``home``, if it still runs."""
+    try:
+        pid_text, port_text = (home / "launcher.pid").read_text().split()
+        pid, port = int(pid_text), int(port_text)
+        os.kill(pid, 0)
+    except (OSError, ValueError):
+        return None
+    return pid, port
+
+
+def stop_detached(home: Path, timeout: float = 60.0) -> bool:
+    """SIGTERM the detached server in ``home`` and wait for it; False if none was running."""
+    found = detached(home)
+    (home / "launcher.pid").unlink(missing_ok=True)
+    if found is None:
+        return False
+    pid, _ = found
+    os.kill(pid, signal.SIGTERM)
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        with contextlib.suppress(ChildProcessError):  # reap it if we started it (no zombie)
+            os.waitpid(pid, os.WNOHANG)
+        try:
+            os.kill(pid, 0)
+        except OSError:
+            return True
+        time.sleep(0.2)
+    os.kill(pid, signal.SIGKILL)
+    return True

@@ -138,6 +138,9 @@ class Walk:
 
     nodes: dict[str, int] = field(default_factory=dict)
     edges: set[tuple[str, str]] = field(default_factory=set)
+    # filled only by ``walk(..., records=True)``: the records of the datasets and jobs reached
+    datasets: dict[str, DatasetRecord] = field(default_factory=dict)
+    jobs: dict[str, JobRecord] = field(default_factory=dict)
 
 
 @dataclass
@@ -179,9 +182,19 @@ class LineageStore(Protocol):
         """Attach a classification to a field (created if unknown)."""
 
     def walk(
-        self, start: str, *, depth: int, direction: Direction, as_of: datetime | None = None
+        self,
+        start: str,
+        *,
+        depth: int,
+        direction: Direction,
+        as_of: datetime | None = None,
+        records: bool = False,
     ) -> Walk:
-        """Datasets and jobs within ``depth`` edges of ``start``; empty if it does not exist."""
+        """Datasets and jobs within ``depth`` edges of ``start``; empty if it does not exist.
+
+        With ``records``, also the records of what it reached (``datasets(…)``, ``jobs(…)``),
+        which a store may fetch in the same round trip.
+        """
 
     def field_walk(
         self, start: str, *, depth: int, direction: Direction, as_of: datetime | None = None

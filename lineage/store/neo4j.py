@@ -151,7 +151,8 @@ _UPSERT_PRODUCES = (
     "MERGE (a)-[e:PRODUCES]->(b)" + _EDGE_SPAN
 )
 
-_UPSERT_RUNS = """
+_UPSERT_RUNS = (
+    """
 UNWIND $rows AS row
 MERGE (r:Run {runId: row.run_id})
 ON CREATE SET r.jobGid = row.job_gid, r.state = 'NEW', r.stateRank = -1, r.stateTime = row.state_time,
@@ -178,10 +179,19 @@ SET r.state = CASE WHEN better THEN row.state ELSE r.state END,
 WITH r
 MATCH (j:LineageNode {gid: r.jobGid})
 MERGE (j)-[:HAS_RUN]->(r)
-WITH r
+"""
+    + _only_if(
+        # the job's latest run (Marquez's latestRun), kept as a pointer: the newest (updatedAt,
+        # runId) only grows, so comparing each written run with the pointer keeps it exact
+        "j.latestRunAt IS NULL OR r.updatedAt > j.latestRunAt "
+        "OR (r.updatedAt = j.latestRunAt AND r.runId >= j.latestRunId)",
+        "j.latestRunAt = r.updatedAt, j.latestRunId = r.runId",
+    )
+    + """WITH r
 OPTIONAL MATCH (other:LineageNode)-[stale:HAS_RUN]->(r) WHERE other.gid <> r.jobGid
 DELETE stale
 """
+)
 
 _UPSERT_READ = """
 UNWIND $rows AS row MATCH (r:Run {runId: row.run_id}) MATCH (d:LineageNode {gid: row.dataset_gid})
@@ -492,6 +502,8 @@ class Neo4jLineageStore:
             connection_timeout=connect_timeout,
             max_transaction_retry_time=connect_timeout,
             connection_acquisition_timeout=connect_timeout,
+            # planner notices (e.g. a property no node has yet) are not for the service's log
+            notifications_min_severity="OFF",
         )
         self._database = database
         self._known = _Known()
@@ -571,80 +583,127 @@ class Neo4jLineageStore:
     # ---- traversals -----------------------------------------------------------------------------
 
     def walk(
-        self, start: str, *, depth: int, direction: Direction, as_of: datetime | None = None
+        self,
+        start: str,
+        *,
+        depth: int,
+        direction: Direction,
+        as_of: datetime | None = None,
+        records: bool = False,
     ) -> Walk:
-        depth = max(0, int(depth))
+        """Everything in one round trip, the datasets' and jobs' records too if asked."""
         result = Walk()
-        exists = self._read("MATCH (s:LineageNode {gid: $gid}) RETURN s.gid AS gid", gid=start)
-        if not exists:
-            return result
-        reached: set[str] = {start}
-        time_filter = "" if as_of is None else "WHERE all(r IN rels WHERE r.firstSeen <= $asOf)"
-        arrows = {"downstream": ("-", "->"), "upstream": ("<-", "-")}
-        for side in ("downstream", "upstream"):
-            if direction not in (side, "both") or depth == 0:
-                continue
-            left, right = arrows[side]
-            query = (
-                f"MATCH (s:LineageNode {{gid: $gid}}) "
-                f"MATCH (s){left}[rels:CONSUMED_BY|PRODUCES*1..{depth}]{right}(n) {time_filter} "
-                "RETURN DISTINCT n.gid AS gid"
-            )
-            reached.update(r["gid"] for r in self._read(query, gid=start, asOf=_us(as_of)))
-        edge_filter = "" if as_of is None else "AND e.firstSeen <= $asOf"
+        edge_filter = "" if as_of is None else " WHERE e.firstSeen <= $asOf"
         rows = self._read(
-            "UNWIND $gids AS g MATCH (a:LineageNode {gid: g})-[e:CONSUMED_BY|PRODUCES]->(b:LineageNode) "
-            f"WHERE b.gid IN $gids {edge_filter} RETURN a.gid AS a, b.gid AS b",
-            gids=sorted(reached),
+            _reach_query(
+                "LineageNode",
+                "gid",
+                "CONSUMED_BY|PRODUCES",
+                ("-", "->"),
+                max(0, int(depth)),
+                direction,
+                as_of,
+                links=(
+                    "OPTIONAL MATCH (a)-[e:CONSUMED_BY|PRODUCES]->(b:LineageNode)"
+                    f"{edge_filter} WITH a, collect(b.gid) AS links"
+                ),
+                extra=f", a, {_NODE_DATA}" if records else "",
+            ),
+            key=start,
             asOf=_us(as_of),
         )
-        result.edges = {(r["a"], r["b"]) for r in rows}
-        result.nodes = _distances(start, result.edges, reached, direction)
+        if not rows:
+            return result
+        down, up = set(rows[0]["down"]), set(rows[0]["up"])
+        reached = down | up | {start}
+        forward = {item[0]: [b for b in item[1] if b in reached] for item in rows[0]["nodes"]}
+        result.edges = {(a, b) for a, outs in forward.items() for b in outs}
+        result.nodes = _distances(start, forward, down, up)
+        if records:
+            datasets, jobs = self._records([item[2:] for item in rows[0]["nodes"]])
+            result.datasets, result.jobs = datasets, jobs
         return result
+
+    def _records(
+        self, items: Sequence[Sequence[Any]]
+    ) -> tuple[dict[str, DatasetRecord], dict[str, JobRecord]]:
+        """Records from ``[node, fields, inputs, outputs, latest]`` (see ``_NODE_DATA``)."""
+        datasets: dict[str, DatasetRecord] = {}
+        jobs: dict[str, JobRecord] = {}
+        pending: dict[str, tuple[Any, Any, Any]] = {}
+        for node, fields, inputs, outputs, latest in items:
+            if "Dataset" in node.labels:
+                datasets[node["gid"]] = _dataset_record(node, fields)
+            elif "Job" in node.labels:
+                if latest:
+                    jobs[node["gid"]] = _job_record(
+                        node, inputs, outputs, _run_record(latest[0], node)
+                    )
+                else:
+                    pending[node["gid"]] = (node, inputs, outputs)
+        if pending:  # no pointer (older graph, a run that moved, or no runs): look
+            found = {
+                r["gid"]: r["latest"]
+                for r in self._read(
+                    "UNWIND $gids AS g MATCH (j:LineageNode:Job {gid: g})-[:HAS_RUN]->(r:Run) "
+                    "WITH j, r ORDER BY r.updatedAt DESC, r.runId DESC "
+                    "RETURN j.gid AS gid, head(collect(r)) AS latest",
+                    gids=sorted(pending),
+                )
+            }
+            for gid, (node, inputs, outputs) in pending.items():
+                run = found.get(gid)
+                jobs[gid] = _job_record(
+                    node, inputs, outputs, _run_record(run, node) if run is not None else None
+                )
+        return datasets, jobs
 
     def field_walk(
         self, start: str, *, depth: int, direction: Direction, as_of: datetime | None = None
     ) -> FieldWalk:
-        depth = max(0, int(depth))
         out = FieldWalk()
-        if not self._read("MATCH (f:Field {key: $key}) RETURN f.key AS k", key=start):
-            return out
-        reached: set[str] = {start}
-        time_filter = "" if as_of is None else "WHERE all(r IN rels WHERE r.firstSeen <= $asOf)"
+        edge_filter = "" if as_of is None else " WHERE e.firstSeen <= $asOf"
         # DERIVED_FROM points from the derived field to its input: downstream is incoming
-        arrows = {"downstream": ("<-", "-"), "upstream": ("-", "->")}
-        for side in ("downstream", "upstream"):
-            if direction not in (side, "both") or depth == 0:
-                continue
-            left, right = arrows[side]
-            query = (
-                "MATCH (s:Field {key: $key}) "
-                f"MATCH (s){left}[rels:DERIVED_FROM*1..{depth}]{right}(n) {time_filter} "
-                "RETURN DISTINCT n.key AS key"
-            )
-            reached.update(r["key"] for r in self._read(query, key=start, asOf=_us(as_of)))
-        edge_filter = "" if as_of is None else "AND e.firstSeen <= $asOf"
         rows = self._read(
-            "UNWIND $keys AS k MATCH (o:Field {key: k})-[e:DERIVED_FROM]->(i:Field) "
-            f"WHERE i.key IN $keys {edge_filter} "
-            "RETURN o.key AS o, i.key AS i, e.type AS type, e.subtype AS subtype, "
-            "e.description AS description, e.masking AS masking, e.firstSeen AS first",
-            keys=sorted(reached),
+            _reach_query(
+                "Field",
+                "key",
+                "DERIVED_FROM",
+                ("<-", "-"),
+                max(0, int(depth)),
+                direction,
+                as_of,
+                links=(
+                    f"OPTIONAL MATCH (a)-[e:DERIVED_FROM]->(i:Field){edge_filter} "
+                    "WITH a, collect(CASE WHEN i IS NULL THEN NULL ELSE "
+                    "[i.key, e.type, e.subtype, e.description, e.masking, e.firstSeen] END) AS links"
+                ),
+            ),
+            key=start,
             asOf=_us(as_of),
         )
-        out.edges = [
-            FieldEdge(
-                r["o"],
-                r["i"],
-                r["type"] or "",
-                r["subtype"] or "",
-                r["description"] or "",
-                bool(r["masking"]),
-                _native(r["first"]),
-            )
-            for r in rows
-        ]
-        out.nodes = _distances(start, {(e.input, e.output) for e in out.edges}, reached, direction)
+        if not rows:
+            return out
+        down, up = set(rows[0]["down"]), set(rows[0]["up"])
+        reached = down | up | {start}
+        forward: dict[str, list[str]] = {}
+        for o, links in rows[0]["nodes"]:
+            for i, kind, subtype, description, masking, first in links:
+                if i not in reached:
+                    continue
+                forward.setdefault(i, []).append(o)
+                out.edges.append(
+                    FieldEdge(
+                        o,
+                        i,
+                        kind or "",
+                        subtype or "",
+                        description or "",
+                        bool(masking),
+                        _native(first),
+                    )
+                )
+        out.nodes = _distances(start, forward, down, up)
         return out
 
     # ---- reads ----------------------------------------------------------------------------------
@@ -652,29 +711,17 @@ class Neo4jLineageStore:
     def datasets(self, gids: Sequence[str]) -> dict[str, DatasetRecord]:
         rows = self._read(
             "UNWIND $gids AS g MATCH (d:LineageNode:Dataset {gid: g}) "
-            "OPTIONAL MATCH (d)-[:HAS_FIELD]->(f:Field) "
-            "RETURN d, collect(f.name) AS fields",
+            "RETURN d, COLLECT { MATCH (d)-[:HAS_FIELD]->(f:Field) RETURN f.name } AS fields",
             gids=list(gids),
         )
         return {r["d"]["gid"]: _dataset_record(r["d"], r["fields"]) for r in rows}
 
     def jobs(self, gids: Sequence[str]) -> dict[str, JobRecord]:
         rows = self._read(
-            "UNWIND $gids AS g MATCH (j:LineageNode:Job {gid: g}) "
-            "OPTIONAL MATCH (i:Dataset)-[:CONSUMED_BY]->(j) "
-            "WITH j, collect(DISTINCT [i.namespace, i.name]) AS inputs "
-            "OPTIONAL MATCH (j)-[:PRODUCES]->(o:Dataset) "
-            "WITH j, inputs, collect(DISTINCT [o.namespace, o.name]) AS outputs "
-            "OPTIONAL MATCH (j)-[:HAS_RUN]->(r:Run) "
-            "WITH j, inputs, outputs, r ORDER BY r.updatedAt DESC, r.runId DESC "
-            "RETURN j, inputs, outputs, head(collect(r)) AS latest",
+            f"UNWIND $gids AS g MATCH (a:LineageNode:Job {{gid: g}}) RETURN [a, {_NODE_DATA}] AS item",
             gids=list(gids),
         )
-        out = {}
-        for r in rows:
-            latest = _run_record(r["latest"], r["j"]) if r["latest"] is not None else None
-            out[r["j"]["gid"]] = _job_record(r["j"], r["inputs"], r["outputs"], latest)
-        return out
+        return self._records([r["item"] for r in rows])[1]
 
     def namespaces(self) -> list[NamespaceRecord]:
         rows = self._read("MATCH (n:Namespace) RETURN n ORDER BY n.name")
@@ -802,31 +849,86 @@ class Neo4jLineageStore:
         self._call(run)
 
 
+# What the Marquez lineage answer shows of a node ``a`` (empty lists where a kind has none):
+# a dataset's field names; a job's inputs, outputs and latest run (by its pointer)
+_NODE_DATA = (
+    "COLLECT { MATCH (a)-[:HAS_FIELD]->(f:Field) RETURN f.name }, "
+    "COLLECT { MATCH (i:Dataset)-[:CONSUMED_BY]->(a) RETURN [i.namespace, i.name] }, "
+    "COLLECT { MATCH (a)-[:PRODUCES]->(o:Dataset) RETURN [o.namespace, o.name] }, "
+    "COLLECT { MATCH (a)-[:HAS_RUN]->(lr:Run {runId: a.latestRunId}) RETURN lr }"
+)
+
+
+def _reach_query(
+    label: str,
+    key: str,
+    rels: str,
+    downstream: tuple[str, str],
+    depth: int,
+    direction: Direction,
+    as_of: datetime | None,
+    *,
+    links: str,
+    extra: str = "",
+) -> str:
+    """Reach both ways from ``$key`` in one query (BFS-pruned), then ``links`` of each node.
+
+    One row: ``down`` and ``up`` (the keys reached each way) and ``nodes``: ``[key, links]`` of
+    every reached node, the start included, ``links`` being what ``links`` collected for it.
+    """
+    rel_filter = "" if as_of is None else " WHERE r.firstSeen <= $asOf"
+    left, right = downstream
+    arrows = {
+        "down": (left, right),
+        "up": ("<-" if right == "->" else "-", "->" if left == "<-" else "-"),
+    }
+    sides = []
+    for side, (l_arrow, r_arrow) in arrows.items():
+        wanted = direction in ("both", "downstream" if side == "down" else "upstream")
+        if not wanted or depth == 0:
+            sides.append(f"[] AS {side}")
+            continue
+        sides.append(
+            f"COLLECT {{ MATCH (s)(()"
+            f"{l_arrow}[r:{rels}{rel_filter}]{r_arrow}()){{1,{depth}}}(n) "
+            f"RETURN DISTINCT n.{key} }} AS {side}"
+        )
+    # one row; grouping rows by the (long) down/up lists would hash them once per node
+    return (
+        f"MATCH (s:{label} {{{key}: $key}}) "
+        f"WITH s, {sides[0]}, {sides[1]} "
+        "CALL (s, down, up) { "
+        f"UNWIND down + up + [s.{key}] AS g WITH DISTINCT g "
+        f"MATCH (a:{label} {{{key}: g}}) "
+        f"{links} "
+        f"RETURN collect([a.{key}, links{extra}]) AS nodes }} "
+        "RETURN down, up, nodes"
+    )
+
+
 def _distances(
-    start: str, edges: set[tuple[str, str]], reached: set[str], direction: Direction
+    start: str, forward: dict[str, list[str]], down: set[str], up: set[str]
 ) -> dict[str, int]:
-    """Hop distance from ``start`` (following edges both ways for "both")."""
-    forward: dict[str, list[str]] = {}
+    """Hop distance from ``start``: downstream along edges, upstream against them; the nearer."""
     backward: dict[str, list[str]] = {}
-    for a, b in edges:
-        forward.setdefault(a, []).append(b)
-        backward.setdefault(b, []).append(a)
+    for a, outs in forward.items():
+        for b in outs:
+            backward.setdefault(b, []).append(a)
     out = {start: 0}
-    frontier = [start]
-    while frontier:
-        nxt = []
-        for n in frontier:
-            neighbours: list[str] = []
-            if direction in ("downstream", "both"):
-                neighbours += forward.get(n, [])
-            if direction in ("upstream", "both"):
-                neighbours += backward.get(n, [])
-            for m in neighbours:
-                if m in reached and m not in out:
-                    out[m] = out[n] + 1
-                    nxt.append(m)
-        frontier = nxt
-    for n in reached:
+    for members, links in ((down, forward), (up, backward)):
+        seen = {start: 0}
+        frontier = [start]
+        while frontier:
+            nxt = []
+            for n in frontier:
+                for m in links.get(n, ()):
+                    if m in members and m not in seen:
+                        seen[m] = seen[n] + 1
+                        nxt.append(m)
+            frontier = nxt
+        for n, d in seen.items():
+            out[n] = min(d, out.get(n, d))
+    for n in down | up:
         out.setdefault(n, -1)
     return out
 

@@ -448,7 +448,13 @@ class SqlLineageStore:
         )
 
     def walk(
-        self, start: str, *, depth: int, direction: Direction, as_of: datetime | None = None
+        self,
+        start: str,
+        *,
+        depth: int,
+        direction: Direction,
+        as_of: datetime | None = None,
+        records: bool = False,
     ) -> Walk:
         depth = max(0, int(depth))
         out = Walk()
@@ -471,6 +477,9 @@ class SqlLineageStore:
                     if d in reached:
                         out.edges.add((s, d))
         out.nodes = reached
+        if records:
+            out.datasets = self.datasets([g for g in reached if g.startswith("dataset")])
+            out.jobs = self.jobs([g for g in reached if g.startswith("job")])
         return out
 
     def field_walk(

@@ -194,6 +194,43 @@ def test_records(store: LineageStore) -> None:
     assert (stats.datasets, stats.jobs, stats.runs) == (3, 2, 2)
 
 
+def test_walk_with_records_brings_what_datasets_and_jobs_say(store: LineageStore) -> None:
+    store.write(parsed(*pipeline()))
+    walk = store.walk(FEATURES, depth=5, direction="both", records=True)
+    assert set(walk.datasets) == {CUSTOMERS, FEATURES, MODEL}
+    assert set(walk.jobs) == {BUILD, TRAIN}
+    assert walk.datasets == store.datasets([CUSTOMERS, FEATURES, MODEL])
+    assert walk.jobs == store.jobs([BUILD, TRAIN])
+    assert walk.jobs[TRAIN].inputs == (("ml", "features"),)
+    assert [f.name for f in walk.datasets[CUSTOMERS].fields] == ["email", "id", "name"]
+
+
+def test_latest_run_is_the_newest_whatever_the_arrival_order(store: LineageStore) -> None:
+    """Marquez's latestRun: the run updated last (ties: the greater run id)."""
+    job = ("etl", "nightly")
+    times = [f"2026-11-{day:02d}T02:00:00Z" for day in range(1, 13)]
+    runs = [str(uuid.UUID(int=100 + i)) for i in range(len(times))]
+    events = [run_event(job, r, "COMPLETE", t) for r, t in zip(runs, times, strict=True)]
+    tie = str(uuid.UUID(int=999))  # same time as the newest, greater id: wins the tie
+    events.append(run_event(job, tie, "FAIL", times[-1]))
+    random.Random(5).shuffle(events)
+    for e in events:
+        store.write(parsed(e))
+    latest = store.jobs([job_gid(*job)])[job_gid(*job)].latest_run
+    assert latest is not None
+    assert (latest.run_id, latest.state) == (tie, "FAILED")
+    # an older run seen again later (a late RUNNING) does not become the latest
+    store.write(parsed(run_event(job, runs[0], "RUNNING", times[0])))
+    latest = store.jobs([job_gid(*job)])[job_gid(*job)].latest_run
+    assert latest is not None
+    assert latest.run_id == tie
+    # the newest run grows newer still, then another run moves in with an even newer time
+    store.write(parsed(run_event(job, runs[3], "COMPLETE", "2026-11-20T02:00:00Z")))
+    walk = store.walk(job_gid(*job), depth=1, direction="both", records=True)
+    assert walk.jobs[job_gid(*job)].latest_run is not None
+    assert walk.jobs[job_gid(*job)].latest_run.run_id == runs[3]
+
+
 def test_column_lineage_and_classifications(store: LineageStore) -> None:
     store.write(parsed(*pipeline()))
     email = field_key("crm", "customers", "email")
@@ -269,6 +306,12 @@ def snapshot(store: LineageStore) -> dict[str, Any]:
             fields += [field_key(d.namespace, d.name, f.name) for f in d.fields]
             walk = store.walk(dataset_gid(d.namespace, d.name), depth=50, direction="both")
             out[f"walk/{d.namespace}/{d.name}"] = (walk.nodes, walk.edges)
+            full = store.walk(
+                dataset_gid(d.namespace, d.name), depth=50, direction="both", records=True
+            )
+            assert (full.nodes, full.edges) == (walk.nodes, walk.edges)
+            assert full.datasets == store.datasets([g for g in walk.nodes if "dataset" in g])
+            assert full.jobs == store.jobs([g for g in walk.nodes if g.startswith("job")])
     out["classifications"] = store.classifications(sorted(fields))
     out["producers"] = store.field_jobs(sorted(fields))
     for key in sorted(fields):
