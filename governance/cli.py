@@ -264,6 +264,67 @@ def keys_revoke(name: Annotated[str, typer.Option(help="Name of the key.")]) -> 
     console.print(f"revoked {name}")
 
 
+# ---- the PII key ring ----------------------------------------------------------------------
+
+KeyFile = Annotated[
+    Path | None,
+    typer.Option("--key-file", help="Key ring file (default: GOVERNANCE_PII__KEY_FILE)."),
+]
+
+
+def _key_file(key_file: Path | None) -> Path:
+    from governance.pii.service import DEV_KEY_FILE
+
+    settings = _settings()
+    if key_file is not None:
+        return key_file
+    if settings.pii.key_ring is not None:
+        err.print(
+            "[red]the key ring comes from GOVERNANCE_PII__KEY_RING; rotate the file it is "
+            "injected from (--key-file) and redeploy[/red]"
+        )
+        raise typer.Exit(2)
+    return settings.pii.key_file or DEV_KEY_FILE
+
+
+@keys_app.command("rotate")
+def keys_rotate(key_file: KeyFile = None) -> None:
+    """Add a PII key and make it active (creates the ring if there is none).
+
+    New tokens and hashes use the new key; encryption tokens made with older keys still
+    reverse, since rotation never removes a key. Restart the service (or its workers) to use it.
+    """
+    from governance.pii.keyring import KeyRing, KeyRingError
+
+    path = _key_file(key_file)
+    try:
+        ring = KeyRing.load(path).rotate() if path.exists() else KeyRing.generate(str(path))
+        ring.save(path)
+    except KeyRingError as exc:
+        err.print(f"[red]{exc}[/red]")
+        raise typer.Exit(1) from exc
+    console.print(f"active key is now {ring.active_id}; the ring {path} holds {len(ring.keys)}")
+
+
+@keys_app.command("ring")
+def keys_ring(key_file: KeyFile = None) -> None:
+    """List the PII key ring's key ids (never their material)."""
+    from governance.pii.keyring import KeyRing, KeyRingError
+
+    path = _key_file(key_file)
+    try:
+        ring = KeyRing.load(path)
+    except KeyRingError as exc:
+        err.print(f"[red]{exc}[/red]")
+        raise typer.Exit(1) from exc
+    table = Table()
+    for column in ("key id", "created", "active"):
+        table.add_column(column)
+    for key in ring.keys:
+        table.add_row(key.id, key.created.isoformat(), "yes" if key.id == ring.active_id else "")
+    console.print(table)
+
+
 # ---- neo4j ---------------------------------------------------------------------------------
 
 Neo4jHome = Annotated[Path, typer.Option("--home", help="Where the Neo4j store and its log live.")]

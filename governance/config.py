@@ -109,6 +109,16 @@ class PiiSettings(BaseModel):
         description="Key ring file (JSON). Without one, a development key ring is created under "
         "var/ in development; production refuses to start pseudonymizing without it.",
     )
+    key_ring: SecretStr | None = Field(
+        None,
+        description="The key ring itself (the key file's JSON), for deployments that inject "
+        "secrets as environment variables; wins over key_file.",
+    )
+    preload: bool = Field(
+        True,
+        description="Build the analyzer (spaCy, Presidio) in the background at start-up instead "
+        "of on the first PII request.",
+    )
     max_text_bytes: int = Field(100_000, gt=0, description="Largest text analyzed in one call.")
     score_threshold: float = Field(0.4, ge=0, le=1, description="Lowest score Presidio reports.")
     scan_sample_rows: int = Field(1000, gt=0, description="Rows sampled per column by scans.")

@@ -11,7 +11,7 @@ from governance import __version__
 from governance.api import errors
 from governance.api.deps import ApiAccess
 from governance.api.limits import BodySizeLimit, RateLimiter
-from governance.api.routers import admin, audit, decisions, lineage
+from governance.api.routers import admin, audit, decisions, lineage, pii
 from governance.config import Settings, get_settings
 from governance.runtime import tune_gc
 from governance.services import Services, build_services
@@ -29,10 +29,15 @@ ServiceFactory = Callable[[Settings], Services]
 
 def build_all(settings: Settings) -> Services:
     """The core services plus the lineage graph (the store the settings name)."""
+    from governance.pii.service import PiiService
     from lineage.service import build_lineage
 
     services = build_services(settings)
     services.extras["lineage"] = build_lineage(settings, services.db, services.recorder)
+    pdp = services.pdp
+    services.extras["pii"] = PiiService(
+        settings, domains=lambda: {n: p.domain for n, p in pdp.bundle.purposes.items()}
+    )
     return services
 
 
@@ -70,6 +75,7 @@ def create_app(
     app.include_router(decisions.router)
     app.include_router(audit.router)
     app.include_router(lineage.router)
+    app.include_router(pii.router)
     app.add_middleware(
         BodySizeLimit,
         default=settings.api.max_body_bytes,

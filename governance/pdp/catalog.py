@@ -47,6 +47,12 @@ class Purpose:
     retention_days: int
     ccpa_sale: bool
     line: int = 0
+    pseudonym_domain: str = ""
+    """Purposes sharing a domain get joinable pseudonyms; by default each is its own domain."""
+
+    @property
+    def domain(self) -> str:
+        return self.pseudonym_domain or self.name
 
 
 def parse_catalog(
@@ -128,6 +134,17 @@ def parse_purposes(doc: Any, display: str) -> tuple[dict[str, Purpose], list[Fin
                 Finding(display, line, "error", f"purpose {name}: retention_days must be > 0")
             )
             retention = 0
+        domain = str(spec.get("pseudonym_domain") or "")
+        if domain and not NAME_RE.match(domain):
+            findings.append(
+                Finding(
+                    display,
+                    line_of(spec, "pseudonym_domain") or line,
+                    "error",
+                    f"purpose {name}: bad pseudonym_domain {domain!r}",
+                )
+            )
+            domain = ""
         purposes[str(name)] = Purpose(
             name=str(name),
             description=str(spec.get("description", "")),
@@ -135,5 +152,6 @@ def parse_purposes(doc: Any, display: str) -> tuple[dict[str, Purpose], list[Fin
             retention_days=retention,
             ccpa_sale=bool(spec.get("ccpa_sale", False)),
             line=line,
+            pseudonym_domain=domain,
         )
     return purposes, findings

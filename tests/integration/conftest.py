@@ -93,6 +93,8 @@ def start_server(
         "GOVERNANCE_POLICY_RELOAD_SECONDS": "0.2",
         "GOVERNANCE_AUDIT__HMAC_KEY": TEST_AUDIT_KEY,
         "GOVERNANCE_LOG_LEVEL": "INFO",
+        "GOVERNANCE_PII__KEY_FILE": str(tmp / "pii-keyring.json"),
+        "GOVERNANCE_PII__PRELOAD": "false",  # modules that use PII turn it on
         **(extra_env or {}),
     }
     log = tmp / f"server-{port}.log"

@@ -1,0 +1,186 @@
+"""PII: analyze and anonymize in the shape of Presidio's REST services, and reidentify tokens.
+
+``/v1/pii/analyze`` and ``/v1/pii/anonymize`` take and return what Presidio's analyzer and
+anonymizer services do, so their clients can switch by changing the URL (and sending an API
+key). Differences, on purpose: overlapping findings are resolved (one entity per stretch of
+text); ``hash``, ``encrypt`` and ``pseudonymize`` use the service's key ring and refuse a key in
+the request. ``/v1/pii/reidentify`` reverses ``encrypt`` tokens only after a policy decision
+(action ``reidentify``) allows it, and every reversal is in the audit trail.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends
+from pydantic import BaseModel, ConfigDict, Field
+
+from governance.api.deps import ServicesDep, require
+from governance.callers import Caller
+from governance.errors import AccessDenied, NotFound
+from governance.pdp.decision import AccessRequest, ResourceRef, SubjectRef
+from governance.pii.service import PiiService
+
+router = APIRouter(prefix="/v1/pii", tags=["pii"])
+Analyzer = Annotated[Caller, Depends(require("pii:analyze"))]
+Anonymizer = Annotated[Caller, Depends(require("pii:anonymize"))]
+Reidentifier = Annotated[Caller, Depends(require("pii:reidentify"))]
+
+
+def pii_of(services: ServicesDep) -> PiiService:
+    found = services.extras.get("pii")
+    if not isinstance(found, PiiService):
+        raise NotFound("PII protection is not enabled in this service")
+    return found
+
+
+PiiDep = Annotated[PiiService, Depends(pii_of)]
+
+
+class AnalyzeIn(BaseModel):
+    """Presidio analyzer's request (fields it has and we do not use are accepted, ignored)."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    text: str
+    language: str = "en"
+    entities: list[str] | None = Field(None, max_length=100)
+    score_threshold: float | None = Field(None, ge=0, le=1)
+    correlation_id: str | None = None
+
+
+class RecognizerResultOut(BaseModel):
+    entity_type: str
+    start: int
+    end: int
+    score: float
+    analysis_explanation: None = None
+    recognition_metadata: dict[str, Any] = Field(default_factory=dict)
+
+
+@router.post("/analyze", response_model=list[RecognizerResultOut])
+async def analyze(body: AnalyzeIn, pii: PiiDep, caller: Analyzer) -> list[RecognizerResultOut]:
+    """Find PII in a text: Presidio's list of `{entity_type, start, end, score}`."""
+    findings = await asyncio.wrap_future(
+        pii.submit(
+            pii.analyze,
+            body.text,
+            language=body.language,
+            entities=body.entities,
+            score_threshold=body.score_threshold,
+        )
+    )
+    return [
+        RecognizerResultOut(
+            entity_type=f.entity_type,
+            start=f.start,
+            end=f.end,
+            score=round(f.score, 4),
+            recognition_metadata={"recognizer_name": f.recognizer},
+        )
+        for f in findings
+    ]
+
+
+class AnalyzerResultIn(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+    entity_type: str = Field(min_length=1, max_length=100)
+    start: int = Field(ge=0)
+    end: int = Field(ge=0)
+    score: float = Field(1.0, ge=0, le=1)
+
+
+class AnonymizeIn(BaseModel):
+    """Presidio anonymizer's request, plus ``purpose`` (the pseudonym domain of tokens)."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    text: str
+    analyzer_results: list[AnalyzerResultIn] = Field(default_factory=list, max_length=10_000)
+    anonymizers: dict[str, dict[str, Any]] = Field(default_factory=dict, max_length=100)
+    purpose: str | None = Field(None, max_length=100)
+
+
+class AnonymizedItem(BaseModel):
+    start: int
+    end: int
+    entity_type: str
+    text: str
+    operator: str
+
+
+class AnonymizeOut(BaseModel):
+    text: str
+    items: list[AnonymizedItem]
+
+
+@router.post("/anonymize", response_model=AnonymizeOut)
+async def anonymize(body: AnonymizeIn, pii: PiiDep, caller: Anonymizer) -> AnonymizeOut:
+    """Apply operators to the analyzer's findings: Presidio's `{text, items}`.
+
+    Operator types: Presidio's `replace`, `redact`, `mask` and `keep`; `mask_format` (ours: the
+    format-keeping mask obligations use); and, with the service's key ring, `hash` (HMAC-SHA256),
+    `pseudonymize` (a stable token per purpose) and `encrypt` (reversible by
+    `/v1/pii/reidentify`). Without `anonymizers`, every finding becomes `<ENTITY_TYPE>`.
+    """
+    out = await asyncio.wrap_future(
+        pii.submit(
+            pii.anonymize,
+            body.text,
+            [r.model_dump() for r in body.analyzer_results],
+            body.anonymizers,
+            purpose=body.purpose,
+        )
+    )
+    return AnonymizeOut.model_validate(out)
+
+
+class ReidentifyIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    subject: SubjectRef
+    resource: ResourceRef
+    purpose: str = Field(min_length=1, max_length=100)
+    context: dict[str, Any] = Field(default_factory=dict)
+    tokens: list[str] = Field(min_length=1, max_length=1000)
+
+
+class Reidentified(BaseModel):
+    token: str
+    value: str
+
+
+class ReidentifyOut(BaseModel):
+    decision_id: str
+    policy_version: str
+    values: list[Reidentified]
+
+
+@router.post("/reidentify", response_model=ReidentifyOut)
+async def reidentify(
+    body: ReidentifyIn, services: ServicesDep, pii: PiiDep, caller: Reidentifier
+) -> ReidentifyOut:
+    """Reverse `encrypt` tokens, if policy lets `subject` do action `reidentify` on the dataset
+    for the purpose. The decision, allow or deny, is in the audit trail with the tokens (never
+    the values); a deny is a 403 naming the decision."""
+    request = AccessRequest(
+        subject=body.subject,
+        action="reidentify",
+        resource=body.resource,
+        purpose=body.purpose,
+        context={**body.context, "reidentify": {"tokens": body.tokens}},
+    )
+    [recorded] = await services.decisions.decide_many_async([request], caller.name)
+    decision = recorded.decision
+    if not decision.allowed:
+        raise AccessDenied(
+            f"reidentification denied: {decision.reason} (decision {recorded.decision_id})"
+        )
+    values = await asyncio.wrap_future(pii.submit(pii.decrypt_all, body.tokens))
+    return ReidentifyOut(
+        decision_id=recorded.decision_id,
+        policy_version=decision.policy_version,
+        values=[Reidentified(token=t, value=v) for t, v in zip(body.tokens, values, strict=True)],
+    )
