@@ -7,7 +7,7 @@ import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.console import Console
@@ -42,13 +42,29 @@ console = Console()
 err = Console(stderr=True)
 
 
+class _CurrentStderr(logging.StreamHandler):  # type: ignore[type-arg]
+    """Writes to whatever ``sys.stderr`` is now, not the one at set-up (which a test runner,
+    or a daemonizing parent, may have closed since)."""
+
+    @property
+    def stream(self) -> Any:
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, value: Any) -> None:
+        pass
+
+
 def setup_logging(level: str = "INFO") -> None:
     logging.basicConfig(
         level=getattr(logging, level.upper(), logging.INFO),
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        handlers=[_CurrentStderr()],
     )
     # pycasbin logs every request at INFO/WARNING; our audit trail is the record
     logging.getLogger("casbin").setLevel(logging.ERROR)
+    # Presidio logs each analyzer build step at INFO
+    logging.getLogger("presidio-analyzer").setLevel(logging.WARNING)
 
 
 def _settings() -> Settings:
@@ -323,6 +339,213 @@ def keys_ring(key_file: KeyFile = None) -> None:
     for key in ring.keys:
         table.add_row(key.id, key.created.isoformat(), "yes" if key.id == ring.active_id else "")
     console.print(table)
+
+
+# ---- scan and classifications --------------------------------------------------------------
+
+classify_app = typer.Typer(
+    help="Column classifications: review what scans suggest.", no_args_is_help=True
+)
+app.add_typer(classify_app, name="classify")
+
+
+@app.command()
+def scan(
+    source: Annotated[str, typer.Argument(help="A CSV/Parquet file, or a SQLAlchemy URL.")],
+    table: Annotated[str | None, typer.Option(help="Table name (with a URL source).")] = None,
+    sample: Annotated[int | None, typer.Option(help="Values sampled per column.")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")] = False,
+    dataset: Annotated[
+        str | None, typer.Option(help="ns/name: store the verdicts as suggestions for it.")
+    ] = None,
+) -> None:
+    """Classify every column of a table: PII types, confidence, evidence."""
+    import json as jsonlib
+    import time
+
+    from rich.progress import Progress
+
+    from governance.pii.analyzer import PiiAnalyzer, PiiUnavailable
+    from governance.pii.scan import TableScanner, read_file, sample_frame, sample_sql
+
+    settings = _settings()
+    rows = sample or settings.pii.scan_sample_rows
+    started = time.perf_counter()
+    try:
+        if "://" in source:
+            if not table:
+                err.print("[red]a URL source needs --table[/red]")
+                raise typer.Exit(2)
+            columns = sample_sql(source, table, rows)
+        else:
+            path = Path(source)
+            if not path.exists():
+                err.print(f"[red]no such file: {source}[/red]")
+                raise typer.Exit(2)
+            columns = sample_frame(read_file(path), rows)
+    except typer.Exit:
+        raise
+    except Exception as exc:
+        err.print(f"[red]cannot read {source}: {type(exc).__name__}: {exc}[/red]")
+        raise typer.Exit(1) from exc
+    try:
+        analyzer = PiiAnalyzer.from_policy_dir(
+            settings.policy_dir,
+            model=settings.pii.spacy_model,
+            score_threshold=settings.pii.score_threshold,
+            phone_regions=settings.pii.phone_regions,
+        )
+    except PiiUnavailable as exc:
+        err.print(f"[red]{exc}[/red]")
+        raise typer.Exit(1) from exc
+    scanner = TableScanner(analyzer, sample_rows=rows)
+    with Progress(console=err, transient=True, disable=as_json) as progress:
+        task = progress.add_task("classifying columns", total=len(columns))
+        verdicts = scanner.classify(columns, progress=lambda _: progress.advance(task))
+    took = time.perf_counter() - started
+    stored = None
+    if dataset:
+        from governance.db import database_from_settings
+        from governance.pdp.decision import DATASET_RE
+        from governance.pii.classifications import ClassificationStore
+        from lineage.outbox import enqueue
+
+        if not DATASET_RE.match(dataset):
+            err.print(f"[red]--dataset must be ns/name, not {dataset!r}[/red]")
+            raise typer.Exit(2)
+        db = database_from_settings(settings)
+        store = ClassificationStore(db, events=lambda events: enqueue(db, events, "scan"))
+        stored = len(store.record_scan(dataset, [v.suggestion() for v in verdicts]))
+        db.dispose()
+    if as_json:
+        print(
+            jsonlib.dumps(
+                {
+                    "source": source,
+                    "table": table,
+                    "seconds": round(took, 3),
+                    "columns": [v.public() for v in verdicts],
+                },
+                indent=2,
+            )
+        )
+        return
+    out = Table(
+        title=f"{source}{'#' + table if table else ''}: {len(verdicts)} columns in {took:.1f} s"
+    )
+    for column in ("column", "PII type", "confidence", "sampled", "how", "why"):
+        out.add_column(column, overflow="fold")
+    for v in verdicts:
+        out.add_row(
+            v.column,
+            ", ".join(v.pii_types) or "-",
+            f"{v.confidence:.2f}",
+            str(v.sampled),
+            v.method,
+            "; ".join(v.explanation) or "-",
+        )
+    console.print(out)
+    if stored is not None:
+        console.print(
+            f"stored as suggestions for {dataset} ({stored} rows); review them with 'governance classify list'"
+        )
+
+
+def _classifications() -> tuple[Any, Any]:
+    from governance.db import database_from_settings
+    from governance.pii.classifications import ClassificationStore
+    from lineage.outbox import enqueue
+
+    settings = _settings()
+    db = database_from_settings(settings)
+    return ClassificationStore(db, events=lambda events: enqueue(db, events, "classification")), db
+
+
+@classify_app.command("list")
+def classify_list(
+    dataset: Annotated[str | None, typer.Option(help="Only this dataset (ns/name).")] = None,
+    status: Annotated[str | None, typer.Option(help="suggested, confirmed or rejected.")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")] = False,
+) -> None:
+    """Classifications and their review status."""
+    import json as jsonlib
+
+    store, db = _classifications()
+    found = store.list(dataset=dataset, status=status)
+    if as_json:
+        print(
+            jsonlib.dumps(
+                [
+                    {
+                        "dataset": c.dataset,
+                        "column": c.column,
+                        "pii_type": c.pii_type,
+                        "status": c.status,
+                        "source": c.source,
+                        "confidence": c.confidence,
+                        "reviewed_by": c.reviewed_by,
+                    }
+                    for c in found
+                ],
+                indent=2,
+            )
+        )
+        db.dispose()
+        return
+    out = Table()
+    for column in (
+        "dataset",
+        "column",
+        "PII type",
+        "status",
+        "source",
+        "confidence",
+        "reviewed by",
+    ):
+        out.add_column(column)
+    for c in found:
+        out.add_row(
+            c.dataset,
+            c.column,
+            c.pii_type,
+            c.status,
+            c.source,
+            f"{c.confidence:.2f}",
+            c.reviewed_by or "",
+        )
+    console.print(out)
+    db.dispose()
+
+
+def _review(dataset: str, column: str, pii_type: str, status: str, by: str) -> None:
+    from governance.pdp.bundle import analyse_policy_dir
+
+    store, db = _classifications()
+    analysis = analyse_policy_dir(_settings().policy_dir)
+    known = analysis.bundle.pii_types if analysis.bundle is not None else None
+    try:
+        c = store.review(dataset, column, pii_type, status=status, by=by, known_types=known)
+    except GovernanceError as exc:
+        err.print(f"[red]{exc.detail}[/red]")
+        raise typer.Exit(1) from exc
+    finally:
+        db.dispose()
+    console.print(f"{c.dataset}.{c.column}: {c.pii_type} {c.status} by {c.reviewed_by}")
+
+
+Reviewer = Annotated[str, typer.Option("--by", help="Who reviews (recorded).")]
+
+
+@classify_app.command("confirm")
+def classify_confirm(dataset: str, column: str, pii_type: str, by: Reviewer) -> None:
+    """Confirm PII_TYPE for DATASET.COLUMN; decisions use it from now on."""
+    _review(dataset, column, pii_type, "confirmed", by)
+
+
+@classify_app.command("reject")
+def classify_reject(dataset: str, column: str, pii_type: str, by: Reviewer) -> None:
+    """Reject a suggested PII_TYPE for DATASET.COLUMN; later scans do not bring it back."""
+    _review(dataset, column, pii_type, "rejected", by)
 
 
 # ---- neo4j ---------------------------------------------------------------------------------

@@ -97,6 +97,12 @@ class LineageSettings(BaseModel):
     )
 
 
+# Regions whose national phone formats are recognized (numbers written with +CC are recognized
+# whatever the region). Presidio's default is US, GB, DE, FR, IL, IN, CA, BR: a retailer
+# selling in Spain, Italy or the Netherlands would miss its own customers' numbers.
+DEFAULT_PHONE_REGIONS = ("US", "GB", "IE", "DE", "FR", "ES", "IT", "NL", "IN", "CA", "BR", "AU")
+
+
 class PiiSettings(BaseModel):
     """PII detection and pseudonymization."""
 
@@ -122,6 +128,11 @@ class PiiSettings(BaseModel):
     max_text_bytes: int = Field(100_000, gt=0, description="Largest text analyzed in one call.")
     score_threshold: float = Field(0.4, ge=0, le=1, description="Lowest score Presidio reports.")
     scan_sample_rows: int = Field(1000, gt=0, description="Rows sampled per column by scans.")
+    phone_regions: list[str] = Field(
+        default_factory=lambda: list(DEFAULT_PHONE_REGIONS),
+        description="Countries (ISO 3166 codes) whose national phone formats are recognized; "
+        "numbers written with a +country code are recognized whatever this says.",
+    )
 
 
 class Settings(BaseSettings):

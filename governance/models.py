@@ -107,3 +107,30 @@ class OutboxEvent(SQLModel, table=True):
         sa_column_kwargs={"server_default": false()},
         description="Gave up after too many attempts; kept for replay.",
     )
+
+
+class ColumnClassification(SQLModel, table=True):
+    """What PII type a column holds: suggested by a scan, confirmed or rejected by a steward.
+
+    One row per (dataset, column, PII type). A steward's confirmation or rejection sticks: a later
+    scan refreshes the evidence of the row but never its status. Only confirmed rows reach the
+    policy decision point (they override ``catalog.yaml``); suggestions wait for review.
+    """
+
+    __tablename__ = "pii_classification"
+    __table_args__ = (
+        Index("ux_pii_classification", "dataset", "column_name", "pii_type", unique=True),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    dataset: str = Field(max_length=500, index=True)
+    column_name: str = Field(max_length=300)
+    pii_type: str = Field(max_length=100)
+    source: str = Field(max_length=32, description="scan | steward | lineage")
+    status: str = Field(max_length=16, description="suggested | confirmed | rejected")
+    confidence: float = Field(default=0.0)
+    evidence: str = Field(sa_column=Column(Text, nullable=False), description="JSON")
+    created_at: datetime = Field(sa_column=_ts())
+    updated_at: datetime = Field(sa_column=_ts(index=True))
+    reviewed_by: str | None = Field(default=None, max_length=200)
+    reviewed_at: datetime | None = Field(default=None, sa_column=_ts(nullable=True))

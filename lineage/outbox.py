@@ -26,7 +26,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import orjson
-from sqlalchemy import false, func, or_, select, update
+from sqlalchemy import false, func, insert, or_, select, update
 
 from governance.db import Database
 from governance.errors import (
@@ -125,6 +125,32 @@ class LineageIngest:
         except Exception as exc:
             raise Unavailable("the events could not be stored; nothing was accepted") from exc
         return len(events)
+
+
+def enqueue(db: Database, events: Sequence[dict[str, Any]], source: str) -> int:
+    """Commit events to the outbox directly (the CLI, with no service at hand).
+
+    They are the service's own events (classifications); the running service's drain moves them
+    to the graph like any other. Returns how many were stored."""
+    if not events:
+        return 0
+    now = datetime.now(UTC)
+    with db.write_session() as session:
+        session.execute(
+            insert(TABLE),
+            [
+                {
+                    "received_at": now,
+                    "source": source,
+                    "payload": orjson.dumps(e).decode(),
+                    "attempts": 0,
+                    "dead": False,
+                }
+                for e in events
+            ],
+        )
+        session.commit()
+    return len(events)
 
 
 @dataclass(frozen=True)

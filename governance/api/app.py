@@ -29,6 +29,7 @@ ServiceFactory = Callable[[Settings], Services]
 
 def build_all(settings: Settings) -> Services:
     """The core services plus the lineage graph (the store the settings name)."""
+    from governance.pii.classifications import ClassificationStore
     from governance.pii.service import PiiService
     from lineage.service import build_lineage
 
@@ -38,6 +39,15 @@ def build_all(settings: Settings) -> Services:
     services.extras["pii"] = PiiService(
         settings, domains=lambda: {n: p.domain for n, p in pdp.bundle.purposes.items()}
     )
+    recorder = services.recorder
+    classifications = ClassificationStore(
+        services.db,
+        events=lambda events: recorder.submit([], events, "classification").result(timeout=30),
+        poll_seconds=settings.policy_reload_seconds,
+    )
+    pdp.use_classifications(classifications.confirmed)
+    classifications.on_change(pdp.invalidate)
+    services.extras["classifications"] = classifications
     return services
 
 

@@ -131,6 +131,11 @@ class PolicyDecisionPoint:
     def on_reload(self, listener: Callable[[PolicyBundle], None]) -> None:
         self._listeners.append(listener)
 
+    def use_classifications(self, lookup: ClassificationLookup | None) -> None:
+        """Column classifications beyond the catalog (confirmed reviews); drops the cache."""
+        self._classifications = lookup
+        self.invalidate()
+
     def invalidate(self) -> None:
         """Drop cached decisions (classifications changed); the policy stays."""
         self._state = _State(self._state.bundle)

@@ -96,6 +96,7 @@ class PiiService:
                         self.settings.policy_dir,
                         model=self.settings.pii.spacy_model,
                         score_threshold=self.settings.pii.score_threshold,
+                        phone_regions=self.settings.pii.phone_regions,
                     )
                     self._analyzer_error = None
                 except (PiiUnavailable, OSError) as exc:
@@ -275,6 +276,8 @@ class PiiService:
 
     def close(self) -> None:
         self._pool.shutdown(wait=False, cancel_futures=True)
+        if self._analyzer is not None:
+            self._analyzer.close()
 
 
 def _keyed(

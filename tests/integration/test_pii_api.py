@@ -6,6 +6,7 @@ import hashlib
 import hmac
 import itertools
 import json
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -247,3 +248,81 @@ def test_reidentify_refuses_altered_tokens_and_reveals_nothing(pii_live: LiveSer
     assert "4929 0000 0000 0006" not in r.text
     assert empty.status_code == 422
     assert "body.tokens" in empty.text
+
+
+def decide_columns(c: object, columns: list[str]) -> dict[str, str]:
+    r = c.post(  # type: ignore[attr-defined]
+        "/v1/decide",
+        json={
+            "subject": {"id": "user:alice"},
+            "action": "read",
+            "resource": {"dataset": "crm/customers", "columns": columns},
+            "purpose": "analytics",
+            "context": {"region": "EU", "channel": "crm"},
+        },
+    )
+    assert r.status_code == 200, r.text
+    assert r.json()["decision"] == "allow", r.json()
+    return {o["column"]: f"{o['pii_type']}:{o['action']}" for o in r.json()["obligations"]}
+
+
+def test_a_steward_review_changes_decisions_and_reaches_lineage(pii_live: LiveServer) -> None:
+    with (
+        pii_live.client() as service,
+        pii_live.client("steward") as steward,
+        pii_live.client("auditor") as auditor,
+    ):
+        assert decide_columns(service, ["nickname"]) == {"nickname": "UNKNOWN:mask"}
+        bad = steward.post(
+            "/v1/pii/classifications/review",
+            json={
+                "dataset": "crm/customers",
+                "column": "nickname",
+                "pii_type": "NOPE",
+                "status": "confirmed",
+            },
+        )
+        assert bad.status_code == 422
+        assert (
+            service.post(  # a service key may not review
+                "/v1/pii/classifications/review",
+                json={
+                    "dataset": "crm/customers",
+                    "column": "nickname",
+                    "pii_type": "PERSON",
+                    "status": "confirmed",
+                },
+            ).status_code
+            == 403
+        )
+        r = steward.post(
+            "/v1/pii/classifications/review",
+            json={
+                "dataset": "crm/customers",
+                "column": "nickname",
+                "pii_type": "PERSON",
+                "status": "confirmed",
+            },
+        )
+        assert r.status_code == 200, r.text
+        assert r.json()["status"] == "confirmed"
+        assert r.json()["source"] == "steward"
+        # obligations.yaml: marketing analytics pseudonymizes PERSON
+        assert decide_columns(service, ["nickname"]) == {"nickname": "PERSON:pseudonymize"}
+        listed = auditor.get("/v1/pii/classifications", params={"dataset": "crm/customers"})
+        assert [(c["column"], c["pii_type"], c["status"]) for c in listed.json()] == [
+            ("nickname", "PERSON", "confirmed")
+        ]
+        # the classification reaches the lineage graph through the outbox
+        deadline = time.monotonic() + 30
+        found: list[dict[str, object]] = []
+        while time.monotonic() < deadline and not found:
+            got = auditor.get(
+                "/v1/lineage/classifications",
+                params={"nodeId": "datasetField:crm:customers:nickname"},
+            )
+            if got.status_code == 200:
+                found = [c for c in got.json()["classifications"] if c["piiType"] == "PERSON"]
+            time.sleep(0.2)
+        assert found, got.text
+        assert found[0]["source"] == "steward"

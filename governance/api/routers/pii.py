@@ -11,21 +11,25 @@ the request. ``/v1/pii/reidentify`` reverses ``encrypt`` tokens only after a pol
 from __future__ import annotations
 
 import asyncio
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Depends
+from fastapi import APIRouter, Depends, Query
 from pydantic import BaseModel, ConfigDict, Field
+from starlette.concurrency import run_in_threadpool
 
 from governance.api.deps import ServicesDep, require
 from governance.callers import Caller
 from governance.errors import AccessDenied, NotFound
-from governance.pdp.decision import AccessRequest, ResourceRef, SubjectRef
+from governance.pdp.decision import DATASET_RE, AccessRequest, ResourceRef, SubjectRef
+from governance.pii.classifications import ClassificationStore
 from governance.pii.service import PiiService
 
 router = APIRouter(prefix="/v1/pii", tags=["pii"])
 Analyzer = Annotated[Caller, Depends(require("pii:analyze"))]
 Anonymizer = Annotated[Caller, Depends(require("pii:anonymize"))]
 Reidentifier = Annotated[Caller, Depends(require("pii:reidentify"))]
+Steward = Annotated[Caller, Depends(require("pii:classify"))]
+ClassificationReader = Annotated[Caller, Depends(require("pii:read"))]
 
 
 def pii_of(services: ServicesDep) -> PiiService:
@@ -184,3 +188,70 @@ async def reidentify(
         policy_version=decision.policy_version,
         values=[Reidentified(token=t, value=v) for t, v in zip(body.tokens, values, strict=True)],
     )
+
+
+# ---- classifications ---------------------------------------------------------------------------
+
+
+def classifications_of(services: ServicesDep) -> ClassificationStore:
+    found = services.extras.get("classifications")
+    if not isinstance(found, ClassificationStore):
+        raise NotFound("classifications are not enabled in this service")
+    return found
+
+
+ClassificationsDep = Annotated[ClassificationStore, Depends(classifications_of)]
+
+
+class ClassificationOut(BaseModel):
+    dataset: str
+    column: str
+    pii_type: str
+    source: str
+    status: str
+    confidence: float
+    evidence: dict[str, Any]
+    updated_at: str
+    reviewed_by: str | None
+    reviewed_at: str | None
+
+
+@router.get("/classifications", response_model=list[ClassificationOut])
+async def list_classifications(
+    store: ClassificationsDep,
+    caller: ClassificationReader,
+    dataset: Annotated[str | None, Query(max_length=500)] = None,
+    status: Annotated[str | None, Query(pattern="^(suggested|confirmed|rejected)$")] = None,
+) -> list[ClassificationOut]:
+    """Column classifications: what scans suggest and what stewards confirmed or rejected."""
+    rows = await run_in_threadpool(store.list, dataset=dataset, status=status)
+    return [ClassificationOut.model_validate(c.public()) for c in rows]
+
+
+class ReviewIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    dataset: str = Field(pattern=DATASET_RE.pattern, max_length=500)
+    column: str = Field(min_length=1, max_length=300)
+    pii_type: str = Field(pattern="^[A-Z][A-Z0-9_]*$", max_length=100)
+    status: Literal["confirmed", "rejected"]
+
+
+@router.post("/classifications/review", response_model=ClassificationOut)
+async def review_classification(
+    body: ReviewIn, services: ServicesDep, store: ClassificationsDep, caller: Steward
+) -> ClassificationOut:
+    """A steward confirms or rejects a column's PII type. A confirmed type overrides the catalog
+    in decisions at once (every worker within the poll interval) and is sent to the lineage
+    graph; a rejected suggestion does not come back with the next scan."""
+    known = services.pdp.bundle.pii_types
+    result = await run_in_threadpool(
+        store.review,
+        body.dataset,
+        body.column,
+        body.pii_type,
+        status=body.status,
+        by=caller.name,
+        known_types=known,
+    )
+    return ClassificationOut.model_validate(result.public())

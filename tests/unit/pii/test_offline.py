@@ -8,6 +8,7 @@ works: tldextract's stock extractor, with an empty cache, does try to fetch the 
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -55,11 +56,15 @@ print(json.dumps({"suffix": result.suffix, "attempts": len(attempts)}))
 
 
 def run(script: str, *args: str) -> dict[str, object]:
+    # importing governance.pii.analyzer in this process sets TLDEXTRACT_* in os.environ;
+    # each run starts from the stock environment instead
+    clean = {k: v for k, v in os.environ.items() if not k.startswith("TLDEXTRACT_")}
     done = subprocess.run(
         [sys.executable, "-c", script, *args],
         capture_output=True,
         text=True,
         cwd=ROOT,
+        env=clean,
         check=False,
         timeout=300,
     )

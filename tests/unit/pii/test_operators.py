@@ -249,3 +249,10 @@ def test_cli_rotate_creates_then_rotates_and_never_prints_material(tmp_path: Pat
         material = base64.b64encode(key.material).decode()
         for output in (first.output, second.output, listing.output):
             assert material not in output
+
+
+@given(mac=st.binary(min_size=15, max_size=32))
+def test_fast_base32_is_rfc4648(mac: bytes) -> None:
+    from governance.pii.operators import b32_120
+
+    assert b32_120(mac) == base64.b32encode(mac[:15]).decode().lower()

@@ -1,0 +1,187 @@
+"""PII detection quality on the labelled retail evaluation set (``bench/pii_evalset.py``).
+
+Prints precision, recall and F1 per entity type for the analyzer (Presidio with the pinned spaCy
+model and the stewards' recognizers, as the service runs it), and per-column accuracy of
+``governance scan`` on the 20 tables.
+
+Matching: a found entity matches a labelled one when the types are equal and the spans overlap
+(the usual entity-level rule); the strict columns ask for the exact span. Found entities of
+types the set does not label (DATE_TIME, NRP, URL …) are counted apart, not as errors.
+
+    python bench/pii_quality.py [--sentences 400] [--rows 300]
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from collections import Counter, defaultdict
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from pii_evalset import ENTITIES, sentences, tables
+from rich.console import Console
+from rich.table import Table
+
+from governance.config import get_settings
+from governance.pii.analyzer import Finding, PiiAnalyzer
+from governance.pii.scan import TableScanner
+
+TARGETS = {
+    "EMAIL_ADDRESS": 0.95,
+    "PHONE_NUMBER": 0.95,
+    "CREDIT_CARD": 0.95,
+    "IBAN_CODE": 0.95,
+    "US_SSN": 0.95,
+    "IP_ADDRESS": 0.95,
+    "PERSON": 0.80,
+}
+COLUMN_TARGET = 0.95
+
+
+def overlaps(a: tuple[int, int], b: tuple[int, int]) -> bool:
+    return a[0] < b[1] and b[0] < a[1]
+
+
+def score(gold: list[list[tuple[str, int, int]]], found: list[list[Finding]]) -> dict[str, Counter]:
+    per: dict[str, Counter] = defaultdict(Counter)
+    for g_spans, f_spans in zip(gold, found, strict=True):
+        for t, s, e in g_spans:
+            same = [f for f in f_spans if f.entity_type == t]
+            per[t]["gold"] += 1
+            per[t]["tp_overlap"] += any(overlaps((s, e), (f.start, f.end)) for f in same)
+            per[t]["tp_exact"] += any((f.start, f.end) == (s, e) for f in same)
+        for f in f_spans:
+            if f.entity_type not in ENTITIES:
+                per["(unlabelled types)"]["found"] += 1
+                continue
+            per[f.entity_type]["found"] += 1
+            golds = [(s, e) for t, s, e in g_spans if t == f.entity_type]
+            per[f.entity_type]["fp"] += not any(overlaps((f.start, f.end), g) for g in golds)
+    return per
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sentences", type=int, default=400)
+    parser.add_argument("--rows", type=int, default=300)
+    args = parser.parse_args()
+    console = Console()
+    settings = get_settings()
+
+    examples = sentences(args.sentences)
+    cases = tables(args.rows)
+    console.print(
+        f"evaluation set: {len(examples)} sentences "
+        f"({sum(len(e.spans) for e in examples)} labelled entities), "
+        f"{len(cases)} tables ({sum(len(c.labels) for c in cases)} columns x {args.rows} rows)"
+    )
+    started = time.perf_counter()
+    analyzer = PiiAnalyzer.from_policy_dir(
+        settings.policy_dir,
+        model=settings.pii.spacy_model,
+        score_threshold=settings.pii.score_threshold,
+        phone_regions=settings.pii.phone_regions,
+    )
+    console.print(f"analyzer loaded in {time.perf_counter() - started:.1f} s ({analyzer.model})")
+
+    found = analyzer.analyze_batch([e.text for e in examples])
+    gold = [[(s.entity_type, s.start, s.end) for s in e.spans] for e in examples]
+    per = score(gold, found)
+
+    out = Table(title="Entity detection (overlap match; strict = exact span)")
+    for c in (
+        "entity",
+        "labelled",
+        "found",
+        "precision",
+        "recall",
+        "F1",
+        "strict recall",
+        "target",
+    ):
+        out.add_column(c, justify="right" if c != "entity" else "left")
+    failures = []
+    for t in [*ENTITIES, "(unlabelled types)"]:
+        c = per.get(t, Counter())
+        if t == "(unlabelled types)":
+            out.add_row(t, "", str(c["found"]), "", "", "", "", "")
+            continue
+        tp = c["tp_overlap"]
+        p = (c["found"] - c["fp"]) / c["found"] if c["found"] else 0.0
+        r = tp / c["gold"] if c["gold"] else 0.0
+        f1 = 2 * p * r / (p + r) if p + r else 0.0
+        strict = c["tp_exact"] / c["gold"] if c["gold"] else 0.0
+        target = TARGETS.get(t)
+        mark = ""
+        if target is not None:
+            ok = r >= target
+            mark = f"recall >= {target:.2f} {'[green]ok[/]' if ok else '[red]MISSED[/]'}"
+            if not ok:
+                failures.append(f"{t} recall {r:.3f} < {target}")
+        out.add_row(
+            t,
+            str(c["gold"]),
+            str(c["found"]),
+            f"{p:.3f}",
+            f"{r:.3f}",
+            f"{f1:.3f}",
+            f"{strict:.3f}",
+            mark,
+        )
+    console.print(out)
+
+    misses: dict[str, list[str]] = defaultdict(list)
+    for e, f_spans in zip(examples, found, strict=True):
+        for s in e.spans:
+            hit = any(
+                f.entity_type == s.entity_type and overlaps((s.start, s.end), (f.start, f.end))
+                for f in f_spans
+            )
+            if not hit and len(misses[s.entity_type]) < 3:
+                got = [f"{f.entity_type}:{e.text[f.start : f.end]!r}" for f in f_spans]
+                misses[s.entity_type].append(f"{s.text!r} in {e.channel} (found {got})")
+    if misses:
+        console.print("[bold]examples of misses[/bold]")
+        for t, lines in misses.items():
+            for line in lines:
+                console.print(f"  {t}: {line}")
+
+    scanner = TableScanner(analyzer, sample_rows=1000)
+    cols = Table(title="Column classification (governance scan)")
+    for c in ("table", "columns", "correct", "wrong"):
+        cols.add_column(c)
+    right = total = 0
+    for case in cases:
+        verdicts = scanner.classify({k: [str(v) for v in vs] for k, vs in case.columns.items()})
+        wrong = []
+        for v in verdicts:
+            total += 1
+            if sorted(v.pii_types) == sorted(case.labels[v.column]):
+                right += 1
+            else:
+                wrong.append(
+                    f"{v.column}: {v.pii_types or '-'} (label {case.labels[v.column] or '-'})"
+                )
+        cols.add_row(
+            case.name, str(len(verdicts)), str(len(verdicts) - len(wrong)), "; ".join(wrong)
+        )
+    console.print(cols)
+    accuracy = right / total
+    ok = accuracy >= COLUMN_TARGET
+    console.print(
+        f"column accuracy {right}/{total} = {accuracy:.3f} "
+        f"(target >= {COLUMN_TARGET}) {'[green]ok[/]' if ok else '[red]MISSED[/]'}"
+    )
+    if not ok:
+        failures.append(f"column accuracy {accuracy:.3f} < {COLUMN_TARGET}")
+    if failures:
+        console.print("[red]targets missed:[/red] " + "; ".join(failures))
+        raise SystemExit(1)
+
+
+if __name__ == "__main__":
+    main()
