@@ -43,6 +43,7 @@ from openlineage.client.generated.column_lineage_dataset import (
     InputField,
     Transformation,
 )
+from openlineage.client.generated.dataset_type_dataset import DatasetTypeDatasetFacet
 from openlineage.client.generated.error_message_run import ErrorMessageRunFacet
 from openlineage.client.generated.schema_dataset import SchemaDatasetFacet, SchemaDatasetFacetFields
 from openlineage.client.transport.http import ApiKeyTokenProvider, HttpConfig, HttpTransport
@@ -77,9 +78,12 @@ class Dataset:
     # field -> PII types: attached as the governance_classification facet, they propagate
     # downstream along column lineage in the graph
     classifications: Mapping[str, Sequence[str]] = field(default_factory=dict)
+    dataset_type: str | None = None  # "MODEL" for a trained model: impact queries list it
 
     def schema(self) -> dict[str, Any]:
         facets: dict[str, Any] = {}
+        if self.dataset_type:
+            facets["datasetType"] = DatasetTypeDatasetFacet(datasetType=self.dataset_type)
         if self.fields:
             facets["schema"] = SchemaDatasetFacet(
                 fields=[

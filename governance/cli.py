@@ -63,8 +63,9 @@ def setup_logging(level: str = "INFO") -> None:
     )
     # pycasbin logs every request at INFO/WARNING; our audit trail is the record
     logging.getLogger("casbin").setLevel(logging.ERROR)
-    # Presidio logs each analyzer build step at INFO
-    logging.getLogger("presidio-analyzer").setLevel(logging.WARNING)
+    # Presidio logs each analyzer build step at INFO, and warns about every recognizer of a
+    # language the registry does not load (es, it, pl ...): noise on every start
+    logging.getLogger("presidio-analyzer").setLevel(logging.ERROR)
 
 
 def _settings() -> Settings:

@@ -1,8 +1,16 @@
 """``governance demo``: the service plus a demo AI pipeline, on embedded defaults.
 
 It migrates a SQLite database under ``var/``, starts the HTTP service, creates API keys, and runs
-an omni-channel scenario against the real API: a churn-model pipeline asking for data, a support
-agent in the call centre, a request that policy denies, and an auditor checking the trail.
+an omni-channel scenario against the real API:
+
+1. decisions: a churn-model pipeline asking for data, a support agent in the call centre, a
+   request that policy denies, one that fails closed, a batch;
+2. the churn pipeline itself, through ``adapters``: it scans a customer extract for PII, reads it
+   through a governed DataFrame (obligations applied with the service's key ring), and reports
+   its feature and training runs to the lineage graph with the openlineage-python client;
+3. a support-chat prompt for an LLM, with the personal data swapped for placeholders and back;
+4. the auditor's view: where each PII column of the extract went (PII flow), what the extract
+   feeds (impact, down to the model), and the decision trail with its hash chain.
 """
 
 from __future__ import annotations
@@ -163,7 +171,176 @@ def step_audit(ctx: DemoContext) -> None:
     ctx.console.print(f"hash chain: {state} ({verify['checked']} records)")
 
 
-STEPS: list[Step] = [step_decisions, step_audit]
+PIPELINE_CONTEXT = {"region": "EU", "channel": "crm"}
+
+
+def _customers(rows: int = 60) -> Any:
+    """A CRM extract as the churn pipeline gets it (fake people, fixed seed)."""
+    import pandas as pd
+    from faker import Faker
+
+    fake = Faker(["en_GB"])
+    fake.seed_instance(42)
+    return pd.DataFrame(
+        {
+            "customer_id": [f"CU{10_000_000 + i}" for i in range(rows)],
+            "full_name": [fake.name() for _ in range(rows)],
+            "email": [fake.email() for _ in range(rows)],
+            "phone": [fake.phone_number() for _ in range(rows)],
+            "date_of_birth": [fake.date_of_birth(minimum_age=18).isoformat() for _ in range(rows)],
+            "iban": [fake.iban() for _ in range(rows)],
+            "region": ["EU"] * rows,
+            "segment": [("gold", "silver", "bronze")[i % 3] for i in range(rows)],
+        }
+    )
+
+
+def step_pipeline(ctx: DemoContext) -> None:
+    from adapters.client import GovernanceClient
+    from adapters.openlineage import Dataset, LineageEmitter
+    from adapters.tables import governed_frame
+    from governance.pdp.engine import PolicyDecisionPoint
+    from governance.pii.analyzer import PiiAnalyzer
+    from governance.pii.operators import Protector
+    from governance.pii.scan import TableScanner
+    from governance.pii.service import keyring_from_settings
+
+    settings = ctx.settings
+    frame = _customers()
+    ctx.console.rule("The churn pipeline scans its CRM extract for personal data")
+    analyzer = PiiAnalyzer.from_policy_dir(
+        settings.policy_dir,
+        model=settings.pii.spacy_model,
+        score_threshold=settings.pii.score_threshold,
+        phone_regions=settings.pii.phone_regions,
+    )
+    verdicts = TableScanner(analyzer).classify(
+        {str(c): [str(v) for v in frame[c]] for c in frame.columns}
+    )
+    table = Table("column", "PII found", "confidence", "how")
+    for v in verdicts:
+        table.add_row(v.column, ", ".join(v.pii_types) or "-", f"{v.confidence:.2f}", v.method)
+    ctx.console.print(table)
+    found = {v.column: list(v.pii_types) for v in verdicts if v.pii_types}
+
+    ctx.console.rule("... reads it through the governance service, and builds features")
+    # the service's key ring and pseudonym domains: the pipeline's tokens are the service's
+    bundle = PolicyDecisionPoint.from_directory(settings.policy_dir).bundle
+    protector = Protector(
+        keyring_from_settings(settings),
+        domains={name: p.domain for name, p in bundle.purposes.items()},
+    )
+    with GovernanceClient(ctx.url, ctx.keys["service"]) as client:
+        decision = client.decide(
+            "service:churn-pipeline",
+            "crm/customers",
+            "model_training",
+            columns=list(frame.columns),
+            context=PIPELINE_CONTEXT,
+        )
+        features = governed_frame(
+            client,
+            protector,
+            frame,
+            subject="service:churn-pipeline",
+            dataset="crm/customers",
+            purpose="model_training",
+            context=PIPELINE_CONTEXT,
+        )
+    actions = {o.column: o.action.value for o in decision.obligations}
+    table = Table("column", "obligation", "first value the pipeline sees")
+    for column in frame.columns:
+        action = actions.get(str(column), "drop")
+        seen = str(features[column].iloc[0]) if column in features.columns else "(dropped)"
+        table.add_row(str(column), action, seen)
+    ctx.console.print(table)
+
+    emitter = LineageEmitter.http(ctx.url, ctx.keys["service"], namespace="ml")
+    source = Dataset("crm", "customers", [str(c) for c in frame.columns], classifications=found)
+    feature_set = Dataset("ml", "churn_features", [str(c) for c in features.columns])
+    model = Dataset("ml", "churn_model", ["churn_score"], dataset_type="MODEL")
+    lineage = {
+        ("ml", "churn_features", str(c)): [("crm", "customers", str(c), actions[str(c)])]
+        for c in features.columns
+    }
+    with emitter.run(
+        "churn.build_features", inputs=[source], outputs=[feature_set], column_lineage=lineage
+    ):
+        pass
+    with emitter.run("churn.train", inputs=[feature_set], outputs=[model]):
+        pass
+    ctx.console.print(
+        "two runs reported to the lineage graph (openlineage-python, HTTP transport): "
+        "churn.build_features, churn.train"
+    )
+
+
+def step_prompt(ctx: DemoContext) -> None:
+    from adapters.client import GovernanceClient
+    from adapters.llm import PromptGuard
+
+    ctx.console.rule("A support chat goes to an LLM without the customer's personal data")
+    chat = (
+        "Hi, this is Margaret Hughes. My parcel for order ORD-4829135778 never came. "
+        "Please call me on +44 20 7946 0958 or mail margaret.hughes@example.co.uk, "
+        "and refund my card 4111 1111 1111 1111."
+    )
+    with GovernanceClient(ctx.url, ctx.keys["service"]) as client:
+        guard = PromptGuard(client.analyze)
+        scrubbed = guard.scrub(chat)
+    ctx.console.print(f"[bold]customer wrote:[/bold] {chat}", highlight=False)
+    ctx.console.print(f"[bold]the model sees:[/bold] {scrubbed.text}", highlight=False)
+    # no model runs offline; a reply in the shape a model gives, using the placeholders it saw
+    person = next((p for p in scrubbed.mapping if p.startswith("<PERSON_")), "there")
+    email = next((p for p in scrubbed.mapping if p.startswith("<EMAIL_ADDRESS_")), "")
+    reply = f"Dear {person}, we are sorry. A refund is on its way; confirmation goes to {email}."
+    ctx.console.print(f"[bold]model reply:[/bold]   {reply}", highlight=False)
+    ctx.console.print(
+        f"[bold]agent sees:[/bold]    {guard.restore(reply, scrubbed)}", highlight=False
+    )
+
+
+def _drained(ctx: DemoContext, client: httpx.Client, timeout: float = 30) -> None:
+    deadline = time.monotonic() + timeout
+    while client.get("/v1/lineage/status").json().get("outboxDepth", 0) > 0:
+        if time.monotonic() > deadline:
+            ctx.console.print("[yellow]lineage outbox still draining[/yellow]")
+            return
+        time.sleep(0.1)
+
+
+def step_lineage(ctx: DemoContext) -> None:
+    ctx.console.rule("The auditor asks: where did the extract's personal data go?")
+    with ctx.client("auditor") as client:
+        _drained(ctx, client)
+        table = Table("field", "PII types", "reaches", "stopped at (why)")
+        for column in ("customer_id", "full_name", "email", "phone", "date_of_birth", "iban"):
+            flow = client.get(
+                "/v1/lineage/pii-flow", params={"nodeId": f"datasetField:crm:customers:{column}"}
+            ).json()
+            reaches = ", ".join(
+                f"{r['field'].split(':', 1)[1]} ({', '.join(r['piiTypes'])})"
+                for r in flow.get("reaches", [])
+            )
+            stopped = ", ".join(
+                f"{s['field'].split(':', 1)[1]} ({s['reason']})" for s in flow.get("stopped", [])
+            )
+            table.add_row(
+                column, ", ".join(flow.get("piiTypes", [])) or "-", reaches or "-", stopped or "-"
+            )
+        ctx.console.print(table)
+        impact = client.get("/v1/lineage/impact", params={"nodeId": "dataset:crm:customers"}).json()
+    ctx.console.print(
+        "crm/customers feeds: datasets "
+        + ", ".join(impact.get("datasets", []))
+        + "; jobs "
+        + ", ".join(impact.get("jobs", []))
+        + "; models "
+        + (", ".join(m["id"] for m in impact.get("models", [])) or "-")
+    )
+
+
+STEPS: list[Step] = [step_decisions, step_pipeline, step_prompt, step_lineage, step_audit]
 
 
 def run_demo(settings: Settings, *, host: str, port: int, serve: bool, console: Console) -> None:
