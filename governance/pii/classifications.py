@@ -135,6 +135,44 @@ def classification_event(
 EventSink = Callable[[list[dict[str, Any]]], object]
 
 
+@dataclass(frozen=True)
+class LineageClaim:
+    dataset: str
+    column: str
+    pii_type: str
+    confidence: float
+    producer: str
+
+
+def producer_claims(events: Sequence[Mapping[str, Any]]) -> list[LineageClaim]:
+    """What other producers' events say in ``governance_classification`` facets (validated
+    events: the facet's shape is already checked). Our own classification events are skipped:
+    they were written from this store."""
+    out: list[LineageClaim] = []
+    for event in events:
+        producer = str(event.get("producer", ""))
+        if producer == PRODUCER:
+            continue
+        if isinstance(event.get("dataset"), Mapping):
+            datasets = [event["dataset"]]
+        else:
+            datasets = [*(event.get("inputs") or []), *(event.get("outputs") or [])]
+        for d in datasets:
+            facet = (d.get("facets") or {}).get("governance_classification") or {}
+            for column, items in (facet.get("fields") or {}).items():
+                for item in items or []:
+                    out.append(
+                        LineageClaim(
+                            f"{d['namespace']}/{d['name']}",
+                            str(column),
+                            str(item["piiType"]),
+                            float(item.get("confidence", 1.0)),
+                            producer[:200],
+                        )
+                    )
+    return out
+
+
 class ClassificationStore:
     def __init__(
         self, db: Database, *, events: EventSink | None = None, poll_seconds: float = 0.0
@@ -203,6 +241,42 @@ class ClassificationStore:
             session.commit()
         self._emit(dataset, lineage, at)
         return self.list(dataset=dataset)
+
+    def record_lineage(self, entries: Sequence[LineageClaim], *, at: datetime | None = None) -> int:
+        """Classifications that producers declared in their events (``source: lineage``).
+
+        They are suggestions for a steward to review, like a scan's: they never override a row
+        that exists (a steward's rejection stays a rejection) and never change decisions until
+        confirmed. Nothing is emitted: they came from lineage. Returns how many were new."""
+        at = at or datetime.now(UTC)
+        added = 0
+        with self._db.write_session() as session:
+            for claim in dict.fromkeys(entries):
+                exists = session.execute(
+                    select(TABLE.c.id).where(
+                        TABLE.c.dataset == claim.dataset,
+                        TABLE.c.column_name == claim.column,
+                        TABLE.c.pii_type == claim.pii_type,
+                    )
+                ).first()
+                if exists is not None:
+                    continue
+                session.execute(
+                    TABLE.insert().values(
+                        dataset=claim.dataset,
+                        column_name=claim.column,
+                        pii_type=claim.pii_type,
+                        source="lineage",
+                        status=SUGGESTED,
+                        confidence=claim.confidence,
+                        evidence=json.dumps({"producer": claim.producer}),
+                        created_at=at,
+                        updated_at=at,
+                    )
+                )
+                added += 1
+            session.commit()
+        return added
 
     def review(
         self,

@@ -121,3 +121,45 @@ def test_snapshot_refresh_tells_listeners_once_per_change(
     store.review("crm/x", "c", "PERSON", status="confirmed", by="f")  # refreshes itself
     assert len(calls) == before + 1
     assert store.refresh() is False
+
+
+def test_producer_claims_are_suggestions_that_never_override_a_review(
+    store_and_events: tuple[ClassificationStore, list[dict[str, Any]]],
+) -> None:
+    from governance.decisions import PRODUCER
+    from governance.pii.classifications import producer_claims
+
+    store, events = store_and_events
+    store.record_scan("crm/leads", [Suggestion("owner", ["PERSON"], 0.9, {})])
+    store.review("crm/leads", "owner", "PERSON", status="rejected", by="frank")
+    theirs = {
+        "producer": "https://github.com/apache/airflow",
+        "inputs": [],
+        "outputs": [
+            {
+                "namespace": "crm",
+                "name": "leads",
+                "facets": {
+                    "governance_classification": {
+                        "fields": {
+                            "owner": [{"piiType": "PERSON", "confidence": 0.8}],
+                            "contact": [{"piiType": "EMAIL_ADDRESS"}],
+                        }
+                    }
+                },
+            }
+        ],
+    }
+    ours = {**theirs, "producer": PRODUCER}
+    claims = producer_claims([theirs, ours, theirs])
+    assert len(claims) == 4  # ours skipped; duplicates collapse on write
+    emitted = len(events)
+    assert store.record_lineage(claims) == 1  # only the email is new
+    assert statuses(store, "crm/leads") == {
+        ("owner", "PERSON"): "rejected",  # the steward's word stands
+        ("contact", "EMAIL_ADDRESS"): "suggested",
+    }
+    [contact] = [c for c in store.list(dataset="crm/leads") if c.column == "contact"]
+    assert contact.source == "lineage"
+    assert len(events) == emitted  # nothing sent back to lineage
+    assert store.record_lineage(claims) == 0  # idempotent

@@ -174,6 +174,15 @@ def test_emitter_runs_reach_the_graph_and_pii_follows(served: LiveServer) -> Non
             "/v1/lineage/pii-flow",
             params={"nodeId": "datasetField:crm:customers_adapter:email"},
         ).json()
+        # the producer's classifications wait for a steward as suggestions from lineage
+        with served.client("steward") as st:
+            listed = st.get(
+                "/v1/pii/classifications", params={"dataset": "crm/customers_adapter"}
+            ).json()
+    assert {(c["column"], c["pii_type"], c["status"], c["source"]) for c in listed} == {
+        ("full_name", "PERSON", "suggested", "lineage"),
+        ("email", "EMAIL_ADDRESS", "suggested", "lineage"),
+    }
     reached = {r["field"]: r["piiTypes"] for r in name_flow["reaches"]}
     assert reached == {"datasetField:ml:churn_features_adapter:name": ["PERSON"]}
     assert email_flow["reaches"] == []  # hashing is masking: the email stops here

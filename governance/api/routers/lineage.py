@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from datetime import datetime
 from typing import Annotated, Any, Literal
 from urllib.parse import unquote
@@ -14,10 +15,12 @@ from starlette.concurrency import run_in_threadpool
 from governance.api.deps import ServicesDep, require
 from governance.callers import Caller
 from governance.errors import InvalidInput, NotFound
+from governance.services import Services
 from lineage.events import field_key
 from lineage.queries import iso, parse_node_id
 from lineage.service import LineageServices
 
+log = logging.getLogger(__name__)
 router = APIRouter(tags=["lineage"])
 Writer = Annotated[Caller, Depends(require("lineage:write"))]
 Reader = Annotated[Caller, Depends(require("lineage:read"))]
@@ -47,8 +50,26 @@ async def _body(request: Request, limit: int) -> Any:
     return decode_body(raw, request.headers.get("content-encoding"), limit)
 
 
+async def _note_classifications(services: Services, events: list[Any]) -> None:
+    """Producers' ``governance_classification`` facets become suggestions for stewards (source
+    ``lineage``). The events are durable already: a failure here is logged, not answered."""
+    from governance.pii.classifications import ClassificationStore, producer_claims
+
+    store = services.extras.get("classifications")
+    if not isinstance(store, ClassificationStore):
+        return
+    try:
+        claims = producer_claims(events)
+        if claims:
+            await run_in_threadpool(store.record_lineage, claims)
+    except Exception as exc:
+        log.warning("producer classifications not recorded: %s", type(exc).__name__)
+
+
 @router.post("/api/v1/lineage", status_code=201)
-async def post_event(request: Request, lineage: LineageDep, caller: Writer) -> dict[str, int]:
+async def post_event(
+    request: Request, lineage: LineageDep, services: ServicesDep, caller: Writer
+) -> dict[str, int]:
     """Accept one OpenLineage event (RunEvent, DatasetEvent or JobEvent), the path the
     OpenLineage HTTP transport posts to. The event is validated against the OpenLineage JSON
     schema (facets included) and answered 201 only once it is durable; the graph is updated
@@ -57,11 +78,14 @@ async def post_event(request: Request, lineage: LineageDep, caller: Writer) -> d
     lineage.ingest.check(body)
     accepted = await lineage.ingest.accept([body], "api")
     lineage.drain.wake()
+    await _note_classifications(services, [body])
     return {"accepted": accepted}
 
 
 @router.post("/api/v1/lineage/batch", status_code=201)
-async def post_batch(request: Request, lineage: LineageDep, caller: Writer) -> dict[str, int]:
+async def post_batch(
+    request: Request, lineage: LineageDep, services: ServicesDep, caller: Writer
+) -> dict[str, int]:
     """Accept many events in one call: a JSON array (or ``{"events": [...]}``). Every event
     is validated first; one invalid event rejects the whole batch and nothing is written."""
     limit = request.app.state.settings.lineage.max_batch_bytes
@@ -69,6 +93,7 @@ async def post_batch(request: Request, lineage: LineageDep, caller: Writer) -> d
     lineage.ingest.check_all(events)
     accepted = await lineage.ingest.accept(events, "batch")
     lineage.drain.wake()
+    await _note_classifications(services, events)
     return {"accepted": accepted}
 
 
