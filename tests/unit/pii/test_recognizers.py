@@ -107,3 +107,17 @@ def test_evaluation_set_spans_are_exact() -> None:
     assert all(set(c.columns) == set(c.labels) for c in cases)
     # the same seed gives the same set
     assert [e.text for e in sentences(50)] == [e.text for e in examples[:50]]
+
+
+def test_batch_and_worker_processes_give_the_per_text_findings(analyzer: PiiAnalyzer) -> None:
+    sys.path.insert(0, str(ROOT / "bench"))
+    from pii_evalset import sentences
+
+    texts = [e.text for e in sentences(40)]
+    one_by_one = [analyzer.analyze(t) for t in texts]
+    assert any(one_by_one)
+    assert analyzer.analyze_batch(texts, batch_size=8) == one_by_one
+    try:
+        assert analyzer.analyze_batch(texts, batch_size=8, processes=2) == one_by_one
+    finally:
+        analyzer.close()
