@@ -91,7 +91,14 @@ class OutboxEvent(SQLModel, table=True):
     """
 
     __tablename__ = "lineage_outbox"
-    __table_args__ = (Index("ix_lineage_outbox_pending", "processed_at", "id"),)
+    # pending: the drain's next batch, and the status count, read only the index (never the
+    # payloads); dead and attempts: the status's dead-letter count and last stored error
+    # without a table scan
+    __table_args__ = (
+        Index("ix_lineage_outbox_pending", "processed_at", "dead", "id"),
+        Index("ix_lineage_outbox_dead", "dead"),
+        Index("ix_lineage_outbox_attempts", "attempts"),
+    )
 
     id: int | None = Field(default=None, primary_key=True)
     received_at: datetime = Field(sa_column=_ts())

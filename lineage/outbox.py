@@ -26,7 +26,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import orjson
-from sqlalchemy import false, func, insert, or_, select, update
+from sqlalchemy import false, func, insert, or_, select, true, update
 
 from governance.db import Database
 from governance.errors import (
@@ -422,12 +422,20 @@ class OutboxDrain:
                 )
 
             pending = count(TABLE.c.processed_at.is_(None), TABLE.c.dead == false())
-            dead = count(TABLE.c.dead.is_(True))
+            dead = count(TABLE.c.dead == true())  # "= 1", which the index serves; "IS 1" not
             processed = count(TABLE.c.processed_at.is_not(None))
             stored_error = session.execute(
                 select(TABLE.c.last_error)
-                .where(TABLE.c.processed_at.is_(None), TABLE.c.last_error.is_not(None))
-                .order_by(TABLE.c.id.desc())
+                .where(
+                    # only a failed attempt stores an error: find those by the attempts index.
+                    # processed_at is wrapped so that no planner (SQLite has no statistics
+                    # here) walks every pending row by the pending index instead
+                    TABLE.c.attempts > 0,
+                    func.coalesce(TABLE.c.processed_at, None).is_(None),
+                    TABLE.c.last_error.is_not(None),
+                )
+                # "id + 0": walking the primary key backwards would read every row
+                .order_by((TABLE.c.id + 0).desc())
                 .limit(1)
             ).scalar_one_or_none()
         return DrainStatus(
