@@ -18,6 +18,7 @@ from __future__ import annotations
 import logging
 import multiprocessing
 import os
+import re
 import threading
 from collections.abc import Iterable, Sequence
 from concurrent.futures import ProcessPoolExecutor
@@ -138,6 +139,26 @@ def resolve_overlaps(
         if all(f.end <= k.start or f.start >= k.end for k in kept):
             kept.append(f)
     return sorted(kept, key=lambda f: (f.start, f.end, f.entity_type))
+
+
+# spaCy's small model often takes the role word before a name into the PERSON span
+# ("Customer Jane Doe", "Cashier: Dawn Price" is fine, "Agent Ruby Moss" is not)
+_ROLE_WORD = re.compile(
+    r"(?:Customer|Client|Agent|Cashier|Recipient|Contact|Owner|Holder|Member|Supervisor|"
+    r"Colleague|Neighbou?r|Caller|Reviewer|Dear|Hi|Hello|Thanks)\s+(?=\S)"
+)
+
+
+def trim_role_words(findings: list[Finding], text: str) -> list[Finding]:
+    """NER PERSON spans without a leading role word (a redaction then leaves "Customer")."""
+    out = []
+    for f in findings:
+        if f.entity_type == "PERSON" and f.recognizer in NER_RECOGNIZERS:
+            m = _ROLE_WORD.match(text, f.start, f.end)
+            if m and f.end - m.end() >= 2:
+                f = Finding(f.entity_type, m.end(), f.end, f.score, f.recognizer)
+        out.append(f)
+    return out
 
 
 def _finding(result: RecognizerResult) -> Finding:
@@ -311,7 +332,8 @@ class PiiAnalyzer:
             score_threshold=score_threshold,
             allow_list=self.allow_list or None,
         )
-        return resolve_overlaps((_finding(r) for r in results), self.steward_recognizers)
+        found = resolve_overlaps((_finding(r) for r in results), self.steward_recognizers)
+        return trim_role_words(found, text)
 
     def analyze_batch(
         self,
@@ -350,8 +372,10 @@ class PiiAnalyzer:
             batch_size=batch_size,
         )
         return [
-            resolve_overlaps((_finding(r) for r in found), self.steward_recognizers)
-            for found in results
+            trim_role_words(
+                resolve_overlaps((_finding(r) for r in found), self.steward_recognizers), text
+            )
+            for text, found in zip(items, results, strict=True)
         ]
 
     def _worker_pool(self, processes: int) -> ProcessPoolExecutor:

@@ -121,9 +121,8 @@ def test_prompt_guard_keeps_pii_away_from_the_model(served: LiveServer) -> None:
     # the same value twice gets the same placeholder
     assert scrubbed.text.count("<EMAIL_ADDRESS_1>") == 2
     assert guard.restore(scrubbed.text, scrubbed) == prompt  # the round trip is exact
-    # (spaCy's span may take in the word before the name: "Customer Jane Doe")
     person = scrubbed.mapping["<PERSON_1>"]
-    assert "Jane Doe" in person
+    assert person == "Jane Doe"  # not "Customer Jane Doe", as spaCy alone would have it
     answer = "Apologise to <PERSON_1> and write to <EMAIL_ADDRESS_1>; ignore <PERSON_9>."
     restored = guard.restore(answer, scrubbed)
     assert restored == (

@@ -121,3 +121,14 @@ def test_batch_and_worker_processes_give_the_per_text_findings(analyzer: PiiAnal
         assert analyzer.analyze_batch(texts, batch_size=8, processes=2) == one_by_one
     finally:
         analyzer.close()
+
+
+def test_a_role_word_is_not_part_of_the_name(analyzer: PiiAnalyzer) -> None:
+    text = "Customer Jane Doe (jane.doe@example.com) says the parcel never came"
+    people = {v for t, v in found(analyzer, text) if t == "PERSON"}
+    assert people == {"Jane Doe"}  # spaCy alone says "Customer Jane Doe"
+    assert [
+        text[f.start : f.end]
+        for f in analyzer.analyze_batch([text])[0]
+        if f.entity_type == "PERSON"
+    ] == ["Jane Doe"]
