@@ -56,6 +56,15 @@ def dataset_fields(names: Any, schema_text: Any) -> tuple[FieldRecord, ...]:
     return tuple(out)
 
 
+def stored_facets(content: Any) -> dict[str, Any]:
+    """The facets a store kept as JSON text; anything unreadable reads as none."""
+    try:
+        value = json.loads(content or "{}")
+    except ValueError:
+        return {}
+    return value if isinstance(value, dict) else {}
+
+
 @dataclass(frozen=True)
 class ClassificationRecord:
     field_key: str

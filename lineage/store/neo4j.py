@@ -17,7 +17,6 @@ parameter about 20 times slower than an integer, which dominated batch writes.
 
 from __future__ import annotations
 
-import json
 import threading
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta
@@ -41,6 +40,7 @@ from lineage.store import (
     Walk,
     dataset_fields,
     split_gid,
+    stored_facets,
 )
 from lineage.store.batch import GraphBatch, build_batch
 
@@ -933,14 +933,6 @@ def _distances(
     return out
 
 
-def _facets(content: Any) -> dict[str, Any]:
-    try:
-        value = json.loads(content or "{}")
-    except ValueError:
-        return {}
-    return value if isinstance(value, dict) else {}
-
-
 def _dataset_record(d: Any, fields: list[str]) -> DatasetRecord:
     return DatasetRecord(
         namespace=d["namespace"],
@@ -951,7 +943,7 @@ def _dataset_record(d: Any, fields: list[str]) -> DatasetRecord:
         description=d.get("description"),
         dataset_type=d.get("datasetType"),
         fields=dataset_fields(fields, d.get("schema")),
-        facets=_facets(d.get("content")),
+        facets=stored_facets(d.get("content")),
     )
 
 
@@ -971,7 +963,7 @@ def _run_record(r: Any, j: Any, inputs: Any = (), outputs: Any = ()) -> RunRecor
         started_at=_native(r.get("startedAt")),
         ended_at=_native(r.get("endedAt")),
         parent_run_id=r.get("parentRunId"),
-        facets=_facets(r.get("content")),
+        facets=stored_facets(r.get("content")),
         inputs=_pairs(inputs),
         outputs=_pairs(outputs),
     )
@@ -988,5 +980,5 @@ def _job_record(j: Any, inputs: Any, outputs: Any, latest: RunRecord | None) -> 
         inputs=_pairs(inputs),
         outputs=_pairs(outputs),
         latest_run=latest,
-        facets=_facets(j.get("content")),
+        facets=stored_facets(j.get("content")),
     )

@@ -8,7 +8,6 @@ depth and (for point-in-time queries) by when an edge was first seen.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable, Iterable, Sequence
 from datetime import UTC, datetime
 from typing import Any
@@ -35,6 +34,7 @@ from lineage.store import (
     Walk,
     dataset_fields,
     split_gid,
+    stored_facets,
 )
 from lineage.store.batch import GraphBatch, build_batch
 from lineage.store.sql_tables import (
@@ -598,7 +598,7 @@ class SqlLineageStore:
                 inputs=tuple(sorted(set(inputs.get(gid, [])))),
                 outputs=tuple(sorted(set(outputs.get(gid, [])))),
                 latest_run=latest.get(gid),
-                facets=_facets(row["content"]),
+                facets=stored_facets(row["content"]),
             )
         return out
 
@@ -744,14 +744,6 @@ class SqlLineageStore:
             session.commit()
 
 
-def _facets(content: Any) -> dict[str, Any]:
-    try:
-        value = json.loads(content or "{}")
-    except ValueError:
-        return {}
-    return value if isinstance(value, dict) else {}
-
-
 def _dataset_record(row: Any, fields: list[str]) -> DatasetRecord:
     return DatasetRecord(
         namespace=row["namespace"],
@@ -762,7 +754,7 @@ def _dataset_record(row: Any, fields: list[str]) -> DatasetRecord:
         description=row["description"],
         dataset_type=row["node_type"],
         fields=dataset_fields(fields, row["schema_fields"]),
-        facets=_facets(row["content"]),
+        facets=stored_facets(row["content"]),
     )
 
 
@@ -780,7 +772,7 @@ def _run_record(
         started_at=_utc(row["started_at"]),
         ended_at=_utc(row["ended_at"]),
         parent_run_id=row["parent_run_id"],
-        facets=_facets(row["content"]),
+        facets=stored_facets(row["content"]),
         inputs=inputs,
         outputs=outputs,
     )
