@@ -80,12 +80,7 @@ def main() -> None:
         f"{len(cases)} tables ({sum(len(c.labels) for c in cases)} columns x {args.rows} rows)"
     )
     started = time.perf_counter()
-    analyzer = PiiAnalyzer.from_policy_dir(
-        settings.policy_dir,
-        model=settings.pii.spacy_model,
-        score_threshold=settings.pii.score_threshold,
-        phone_regions=settings.pii.phone_regions,
-    )
+    analyzer = PiiAnalyzer.from_settings(settings)
     console.print(f"analyzer loaded in {time.perf_counter() - started:.1f} s ({analyzer.model})")
 
     found = analyzer.analyze_batch([e.text for e in examples])

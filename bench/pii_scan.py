@@ -35,10 +35,12 @@ from rich.console import Console
 from rich.table import Table
 
 from governance.config import get_settings
-from governance.pii.analyzer import Finding, PiiAnalyzer
+from governance.pii.analyzer import PiiAnalyzer
 from governance.pii.scan import (
     TableScanner,
+    cell_with_header,
     covering,
+    findings_in_cell,
     read_file,
     sample_frame,
     verdict_of,
@@ -91,12 +93,7 @@ def main() -> None:
         f"table: {frame.shape[0]:,} rows x {frame.shape[1]} columns = {cells:,} cells, "
         f"{path.stat().st_size / 1e6:.0f} MB Parquet (built in {time.perf_counter() - started:.0f} s)"
     )
-    analyzer = PiiAnalyzer.from_policy_dir(
-        settings.policy_dir,
-        model=settings.pii.spacy_model,
-        score_threshold=settings.pii.score_threshold,
-        phone_regions=settings.pii.phone_regions,
-    )
+    analyzer = PiiAnalyzer.from_settings(settings)
     analyzer.analyze("warm up John Smith 4111 1111 1111 1111")
 
     # ---- the scan, end to end from the file -----------------------------------------------
@@ -118,15 +115,9 @@ def main() -> None:
     for column in sample.columns:
         texts = [str(v) for v in sample[column].tolist()]
         hits = {}
-        prefix = f"The {str(column).replace('_', ' ')} is "
         for text in texts:
-            found = analyzer.analyze(f"{prefix}{text}.")
-            inside = [
-                Finding(f.entity_type, f.start - len(prefix), f.end - len(prefix), f.score)
-                for f in found
-                if f.start >= len(prefix)
-            ]
-            hits[text] = covering(inside, text)
+            found = analyzer.analyze(cell_with_header(str(column), text))
+            hits[text] = covering(findings_in_cell(str(column), found), text)
             baseline_cells += 1
         base_verdicts[column] = verdict_of(column, texts, hits)
     base_s = time.perf_counter() - started

@@ -40,12 +40,7 @@ def main() -> None:
     args = parser.parse_args()
     console = Console()
     settings = get_settings()
-    analyzer = PiiAnalyzer.from_policy_dir(
-        settings.policy_dir,
-        model=settings.pii.spacy_model,
-        score_threshold=settings.pii.score_threshold,
-        phone_regions=settings.pii.phone_regions,
-    )
+    analyzer = PiiAnalyzer.from_settings(settings)
     texts = [e.text for e in sentences(args.texts)]
     chars = sum(len(t) for t in texts)
     console.print(

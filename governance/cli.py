@@ -390,12 +390,7 @@ def scan(
         err.print(f"[red]cannot read {source}: {type(exc).__name__}: {exc}[/red]")
         raise typer.Exit(1) from exc
     try:
-        analyzer = PiiAnalyzer.from_policy_dir(
-            settings.policy_dir,
-            model=settings.pii.spacy_model,
-            score_threshold=settings.pii.score_threshold,
-            phone_regions=settings.pii.phone_regions,
-        )
+        analyzer = PiiAnalyzer.from_settings(settings)
     except PiiUnavailable as exc:
         err.print(f"[red]{exc}[/red]")
         raise typer.Exit(1) from exc
@@ -476,18 +471,7 @@ def classify_list(
     if as_json:
         print(
             jsonlib.dumps(
-                [
-                    {
-                        "dataset": c.dataset,
-                        "column": c.column,
-                        "pii_type": c.pii_type,
-                        "status": c.status,
-                        "source": c.source,
-                        "confidence": c.confidence,
-                        "reviewed_by": c.reviewed_by,
-                    }
-                    for c in found
-                ],
+                [c.public() for c in found],  # the API's shape (GET /v1/pii/classifications)
                 indent=2,
             )
         )

@@ -208,12 +208,7 @@ def step_pipeline(ctx: DemoContext) -> None:
     settings = ctx.settings
     frame = _customers()
     ctx.console.rule("The churn pipeline scans its CRM extract for personal data")
-    analyzer = PiiAnalyzer.from_policy_dir(
-        settings.policy_dir,
-        model=settings.pii.spacy_model,
-        score_threshold=settings.pii.score_threshold,
-        phone_regions=settings.pii.phone_regions,
-    )
+    analyzer = PiiAnalyzer.from_settings(settings)
     verdicts = TableScanner(analyzer).classify(
         {str(c): [str(v) for v in frame[c]] for c in frame.columns}
     )
@@ -226,10 +221,7 @@ def step_pipeline(ctx: DemoContext) -> None:
     ctx.console.rule("... reads it through the governance service, and builds features")
     # the service's key ring and pseudonym domains: the pipeline's tokens are the service's
     bundle = PolicyDecisionPoint.from_directory(settings.policy_dir).bundle
-    protector = Protector(
-        keyring_from_settings(settings),
-        domains={name: p.domain for name, p in bundle.purposes.items()},
-    )
+    protector = Protector(keyring_from_settings(settings), domains=bundle.pseudonym_domains())
     with GovernanceClient(ctx.url, ctx.keys["service"]) as client:
         decision = client.decide(
             "service:churn-pipeline",

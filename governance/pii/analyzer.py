@@ -33,6 +33,8 @@ from governance.pii.specs import RecognizerFile, RecognizerSpec, load_recognizer
 if TYPE_CHECKING:
     from presidio_analyzer import AnalyzerEngine, EntityRecognizer, RecognizerResult
 
+    from governance.config import Settings
+
 log = logging.getLogger(__name__)
 
 # before tldextract is first imported anywhere: no suffix-list URLs for its default extractor
@@ -291,6 +293,7 @@ class PiiAnalyzer:
             "phone_regions": tuple(phone_regions),
         }
         self._pool: ProcessPoolExecutor | None = None
+        self._pool_lock = threading.Lock()
         self._pool_size = 0
 
     @classmethod
@@ -311,6 +314,17 @@ class PiiAnalyzer:
             recognizer_files=files,
             score_threshold=score_threshold,
             phone_regions=phone_regions,
+        )
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> PiiAnalyzer:
+        """The analyzer the service runs: the settings' policy directory, model, threshold and
+        phone regions."""
+        return cls.from_policy_dir(
+            settings.policy_dir,
+            model=settings.pii.spacy_model,
+            score_threshold=settings.pii.score_threshold,
+            phone_regions=settings.pii.phone_regions,
         )
 
     @property
@@ -379,7 +393,7 @@ class PiiAnalyzer:
         ]
 
     def _worker_pool(self, processes: int) -> ProcessPoolExecutor:
-        with _OFFLINE_LOCK:
+        with self._pool_lock:
             if self._pool is None or self._pool_size != processes:
                 if self._pool is not None:
                     self._pool.shutdown(cancel_futures=True)
@@ -394,7 +408,7 @@ class PiiAnalyzer:
 
     def close(self) -> None:
         """Stop the worker processes of ``analyze_batch(processes=...)``, if any."""
-        with _OFFLINE_LOCK:
+        with self._pool_lock:
             if self._pool is not None:
                 self._pool.shutdown(cancel_futures=True)
                 self._pool = None

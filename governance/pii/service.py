@@ -92,12 +92,7 @@ class PiiService:
         with self._load_lock:
             if self._analyzer is None:
                 try:
-                    self._analyzer = PiiAnalyzer.from_policy_dir(
-                        self.settings.policy_dir,
-                        model=self.settings.pii.spacy_model,
-                        score_threshold=self.settings.pii.score_threshold,
-                        phone_regions=self.settings.pii.phone_regions,
-                    )
+                    self._analyzer = PiiAnalyzer.from_settings(self.settings)
                     self._analyzer_error = None
                 except (PiiUnavailable, OSError) as exc:
                     self._analyzer_error = str(exc)
