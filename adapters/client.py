@@ -20,6 +20,7 @@ if TYPE_CHECKING:
     from governance.pdp.engine import PolicyDecisionPoint
 
 UNKNOWN_VERSION = "unknown"
+NOT_A_DECISION = "the governance service answered something that is not a decision"
 
 
 class Decider(Protocol):
@@ -107,8 +108,7 @@ class GovernanceClient:
             answers = response.json()["decisions"]
             return [Decision.model_validate(a) for a in answers]
         except (ValueError, KeyError, TypeError, ValidationError):
-            return [denied("the governance service answered something that is not a decision")
-                    for _ in requests]  # fmt: skip
+            return [denied(NOT_A_DECISION) for _ in requests]
 
     def analyze(self, text: str, *, entities: Sequence[str] | None = None) -> list[dict[str, Any]]:
         """Presidio-shaped findings for ``text``; raises on failure (there is no safe default)."""
@@ -126,14 +126,17 @@ class GovernanceClient:
         try:
             return Decision.model_validate(response.json())
         except (ValueError, ValidationError):
-            return denied("the governance service answered something that is not a decision")
+            return denied(NOT_A_DECISION)
 
     @staticmethod
     def _problem(response: httpx.Response) -> str:
         try:
-            detail = response.json().get("detail") or response.json().get("title")
+            problem = response.json()
         except ValueError:
-            detail = None
+            problem = None
+        detail = (
+            problem.get("detail") or problem.get("title") if isinstance(problem, dict) else None
+        )
         return f"governance service answered {response.status_code}: {detail or 'no detail'}"
 
 

@@ -13,7 +13,7 @@ with ``governance.pii.apply`` (same operators, same key ring as the service):
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -21,7 +21,13 @@ import sqlalchemy as sa
 
 from adapters.client import Decider
 from governance.errors import AccessDenied, InvalidInput
-from governance.pdp.decision import Decision, ObligationAction, RowCondition, RowFilterOp
+from governance.pdp.decision import (
+    COMPARISONS,
+    Decision,
+    ObligationAction,
+    RowCondition,
+    RowFilterOp,
+)
 from governance.pii.apply import apply_to_frame, apply_to_rows
 from governance.pii.operators import Protector
 
@@ -72,15 +78,8 @@ def _condition(column: sa.ColumnElement[Any], c: RowCondition) -> sa.ColumnEleme
     if op is RowFilterOp.not_in:
         # NOT IN with a NULL column is not true in SQL: the same as the Python side
         return column.not_in(list(value or []))
-    compare: dict[RowFilterOp, Callable[[], sa.ColumnElement[bool]]] = {
-        RowFilterOp.eq: lambda: column == value,
-        RowFilterOp.ne: lambda: column != value,
-        RowFilterOp.lt: lambda: column < value,
-        RowFilterOp.le: lambda: column <= value,
-        RowFilterOp.gt: lambda: column > value,
-        RowFilterOp.ge: lambda: column >= value,
-    }
-    return compare[op]()
+    condition: sa.ColumnElement[bool] = COMPARISONS[op](column, value)
+    return condition
 
 
 def governed_select(

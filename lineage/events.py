@@ -379,6 +379,12 @@ def _classifications(facets: dict[str, Any]) -> list[Classification]:
     return out
 
 
+def classifications_in(raw_facets: Any) -> list[Classification]:
+    """The ``governance_classification`` entries of a dataset's facets as an event carries them
+    (a facet marked ``_deleted`` says nothing)."""
+    return _classifications(_live(raw_facets))
+
+
 def _dataset(raw: dict[str, Any], extra_facets: str | None = None) -> DatasetInfo:
     facets = _live(raw.get("facets"))
     schema = facets.get("schema") or {}

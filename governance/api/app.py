@@ -36,9 +36,7 @@ def build_all(settings: Settings) -> Services:
     services = build_services(settings)
     services.extras["lineage"] = build_lineage(settings, services.db, services.recorder)
     pdp = services.pdp
-    services.extras["pii"] = PiiService(
-        settings, domains=lambda: {n: p.domain for n, p in pdp.bundle.purposes.items()}
-    )
+    services.extras["pii"] = PiiService(settings, domains=lambda: pdp.bundle.pseudonym_domains())
     recorder = services.recorder
     classifications = ClassificationStore(
         services.db,

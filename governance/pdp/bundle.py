@@ -124,6 +124,10 @@ class PolicyBundle:
         }
         return tuple(values[name] for name in self.request_fields)
 
+    def pseudonym_domains(self) -> dict[str, str]:
+        """Purpose -> pseudonym domain (``purposes.yaml``): tokens join within one domain."""
+        return {name: p.domain for name, p in self.purposes.items()}
+
     def enforce(self, *rvals: Any) -> Outcome:
         """Casbin's answer, through the compiled path when the model allows it."""
         if self.fast is not None:

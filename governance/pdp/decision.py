@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import operator
 import re
+from collections.abc import Callable
 from enum import StrEnum
 from typing import Any
 
@@ -123,6 +125,17 @@ class RowFilterOp(StrEnum):
     ge = "ge"
     is_null = "is_null"
     not_null = "not_null"
+
+
+# the binary comparisons of a row filter, for Python values and SQLAlchemy columns alike
+COMPARISONS: dict[RowFilterOp, Callable[[Any, Any], Any]] = {
+    RowFilterOp.eq: operator.eq,
+    RowFilterOp.ne: operator.ne,
+    RowFilterOp.lt: operator.lt,
+    RowFilterOp.le: operator.le,
+    RowFilterOp.gt: operator.gt,
+    RowFilterOp.ge: operator.ge,
+}
 
 
 class RowCondition(BaseModel):

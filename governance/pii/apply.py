@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from governance.errors import AccessDenied, InvalidInput
 from governance.pdp.decision import (
+    COMPARISONS,
     ColumnObligation,
     Decision,
     ObligationAction,
@@ -62,21 +63,13 @@ def _test(condition: RowCondition) -> Callable[[Any], bool]:
     if op is RowFilterOp.not_in:
         banned = list(want or [])
         return lambda v: not _missing(v) and v not in banned
-    compare: dict[RowFilterOp, Callable[[Any, Any], bool]] = {
-        RowFilterOp.eq: lambda a, b: bool(a == b),
-        RowFilterOp.ne: lambda a, b: bool(a != b),
-        RowFilterOp.lt: lambda a, b: bool(a < b),
-        RowFilterOp.le: lambda a, b: bool(a <= b),
-        RowFilterOp.gt: lambda a, b: bool(a > b),
-        RowFilterOp.ge: lambda a, b: bool(a >= b),
-    }
-    fn = compare[op]
+    fn = COMPARISONS[op]
 
     def check(v: Any) -> bool:
         if _missing(v):
             return False  # SQL semantics: a comparison with NULL is not true
         try:
-            return fn(v, want)
+            return bool(fn(v, want))
         except TypeError:
             return False
 

@@ -33,6 +33,7 @@ from governance.decisions import FACETS_BASE, PRODUCER, split_dataset
 from governance.errors import InvalidInput, NotFound
 from governance.models import ColumnClassification
 from governance.pii.types import NOT_PII
+from lineage.events import classifications_in
 
 log = logging.getLogger(__name__)
 
@@ -158,18 +159,16 @@ def producer_claims(events: Sequence[Mapping[str, Any]]) -> list[LineageClaim]:
         else:
             datasets = [*(event.get("inputs") or []), *(event.get("outputs") or [])]
         for d in datasets:
-            facet = (d.get("facets") or {}).get("governance_classification") or {}
-            for column, items in (facet.get("fields") or {}).items():
-                for item in items or []:
-                    out.append(
-                        LineageClaim(
-                            f"{d['namespace']}/{d['name']}",
-                            str(column),
-                            str(item["piiType"]),
-                            float(item.get("confidence", 1.0)),
-                            producer[:200],
-                        )
-                    )
+            out.extend(
+                LineageClaim(
+                    f"{d['namespace']}/{d['name']}",
+                    c.field,
+                    c.pii_type,
+                    c.confidence,
+                    producer[:200],
+                )
+                for c in classifications_in(d.get("facets"))
+            )
     return out
 
 
