@@ -160,16 +160,21 @@ def db_check() -> None:
 
 @policy_app.command("check")
 def policy_check(directory: PolicyDir = None) -> None:
-    """Lint the policy files; print file:line: message and exit non-zero on any error."""
+    """Lint the policy files and run their test cases, exactly as a reload judges them; print
+    file:line: message and exit non-zero on any error."""
     from governance.pdp.bundle import analyse_policy_dir
+    from governance.pdp.engine import policy_test_failures
 
     folder = directory or _settings().policy_dir
     analysis = analyse_policy_dir(folder)
     for finding in analysis.findings:
         stream = err if finding.severity == "error" else console
         stream.print(str(finding), markup=False, highlight=False)
-    errors = len(analysis.errors)
-    warnings = len(analysis.findings) - errors
+    failures = policy_test_failures(analysis.bundle) if analysis.bundle is not None else []
+    for failure in failures:
+        err.print(failure, markup=False, highlight=False)
+    errors = len(analysis.errors) + len(failures)
+    warnings = len(analysis.findings) - len(analysis.errors)
     if errors:
         err.print(f"{errors} error(s), {warnings} warning(s): the policy would be rejected")
         raise typer.Exit(1)
@@ -188,7 +193,7 @@ def policy_test(directory: PolicyDir = None) -> None:
 
     folder = directory or _settings().policy_dir
     try:
-        pdp = PolicyDecisionPoint.from_directory(folder, cache_size=0)
+        pdp = PolicyDecisionPoint.from_directory(folder, cache_size=0, run_tests=False)
     except GovernanceError as exc:
         err.print(f"[red]{exc.detail}[/red]")
         raise typer.Exit(1) from exc

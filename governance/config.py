@@ -149,9 +149,27 @@ class Settings(BaseSettings):
         "sqlite:///var/governance.db",
         description="SQLAlchemy URL of the SQL store (SQLite by default, PostgreSQL by URL).",
     )
+    database_lock_timeout_seconds: float = Field(
+        2.0,
+        gt=0,
+        description="How long a write waits for a lock another process holds (SQLite's busy "
+        "timeout, PostgreSQL's lock_timeout) before it fails; a decision then answers 503 "
+        "(deny) instead of stalling every caller.",
+    )
     policy_dir: Path = Field(Path("policies"), description="Directory of the policy files.")
     policy_reload_seconds: float = Field(
         1.0, ge=0, description="How often the policy files are checked for changes; 0 disables."
+    )
+    policy_settle_seconds: float = Field(
+        2.0,
+        ge=0,
+        description="A changed policy file must stay unchanged this long before it is read, so "
+        "that a file written in several steps is never judged half-written.",
+    )
+    policy_tests_required: bool = Field(
+        True,
+        description="Every candidate policy version must pass the stewards' test cases "
+        "(tests/*.yaml beside the policy) before it serves, at start-up and on reload.",
     )
     pdp_fast_path: bool = Field(
         True,

@@ -75,6 +75,7 @@ def build_services(settings: Settings, db: Database | None = None) -> Services:
         settings.policy_dir,
         cache_size=settings.decision_cache_size,
         fast_path=settings.pdp_fast_path,
+        run_tests=settings.policy_tests_required,
     )
     audit = AuditLog(db, settings.audit.hmac_key.get_secret_value().encode())
     recorder = DecisionRecorder(db, audit, window_ms=settings.audit.group_commit_ms)
@@ -89,5 +90,5 @@ def build_services(settings: Settings, db: Database | None = None) -> Services:
         recorder=recorder,
         decisions=decisions,
         keys=ApiKeys(db, cache_seconds=settings.api.key_cache_seconds),
-        watcher=PolicyWatcher(pdp, settings.policy_reload_seconds),
+        watcher=PolicyWatcher(pdp, settings.policy_reload_seconds, settings.policy_settle_seconds),
     )

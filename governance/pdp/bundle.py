@@ -27,6 +27,7 @@ from governance.pdp.enforcer import (
     casbin_outcome,
 )
 from governance.pdp.linter import PolicyLines, lint_policy
+from governance.pdp.modelcheck import check_model, model_load_error
 from governance.pdp.obligations import ObligationPolicy, Vocabulary, parse_obligations
 from governance.pdp.sources import Finding, SourceError, load_yaml, read_policy_lines
 from governance.pii.specs import RecognizerFile, load_recognizer_dir
@@ -52,10 +53,33 @@ def policy_files(directory: Path) -> list[Path]:
     return files
 
 
-def fingerprint(directory: Path) -> tuple[tuple[str, int, int], ...]:
-    """Cheap change detection: name, size and mtime of each policy file."""
-    out = []
-    for path in policy_files(directory):
+DATA_LINK = "..data"
+"""Kubernetes ConfigMap layout: ``..data`` is a symlink to the current version's directory,
+swapped atomically by one rename; the visible files are symlinks through it."""
+TESTS_DIR = "tests"
+
+
+def snapshot_dir(directory: Path) -> Path:
+    """The directory one load reads every file from, resolved once.
+
+    A ConfigMap-style ``..data`` link, or a policy directory that is itself a symlink swapped
+    by rename, is followed here and only here: a load never mixes files of two versions."""
+    data = directory / DATA_LINK
+    if data.is_symlink() or data.is_dir():
+        return data.resolve()
+    return directory.resolve()
+
+
+Fingerprint = tuple[tuple[str, int, int], ...]
+
+
+def fingerprint(directory: Path) -> Fingerprint:
+    """Cheap change detection: where the snapshot points, and name, size and mtime of each
+    policy and test file in it (a test-only edit is a change: it may unblock a rejected one)."""
+    snapshot = snapshot_dir(directory)
+    out = [(str(snapshot), 0, 0)]
+    tests = sorted((snapshot / TESTS_DIR).glob("*.yaml")) if (snapshot / TESTS_DIR).is_dir() else []
+    for path in [*policy_files(snapshot), *tests]:
         try:
             st = path.stat()
         except OSError:
@@ -173,7 +197,7 @@ class PolicyAnalysis:
 
 def analyse_policy_dir(directory: Path, *, fast_path: bool = True) -> PolicyAnalysis:
     """Load and check a policy directory; the bundle is None when there is any error."""
-    directory = directory.resolve()
+    directory = snapshot_dir(directory)
     findings: list[Finding] = []
     for name in REQUIRED:
         if not (directory / name).is_file():
@@ -208,10 +232,14 @@ def analyse_policy_dir(directory: Path, *, fast_path: bool = True) -> PolicyAnal
     try:
         enforcer = new_enforcer(directory / MODEL, directory / POLICY)
     except Exception as exc:
-        findings.append(Finding(MODEL, 0, "error", f"Casbin cannot load the policy: {exc}"))
+        findings.append(model_load_error(directory / MODEL, MODEL, exc))
     if enforcer is None:
         return PolicyAnalysis(None, tuple(sorted(findings)), version)
     model = enforcer.model
+    model_problems = check_model(directory / MODEL, MODEL, model)
+    if model_problems:
+        findings.extend(model_problems)
+        return PolicyAnalysis(None, tuple(sorted(findings)), version)
     r_tokens = list(model["r"]["r"].tokens)
     request_fields = tuple(t[2:] for t in r_tokens)
     unknown = [f for f in request_fields if f not in REQUEST_FIELDS]

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -16,7 +17,13 @@ from pathlib import Path
 from typing import Any
 
 from governance.errors import InvalidPolicy
-from governance.pdp.bundle import PolicyBundle, analyse_policy_dir, fingerprint
+from governance.pdp.bundle import (
+    TESTS_DIR,
+    Fingerprint,
+    PolicyBundle,
+    analyse_policy_dir,
+    fingerprint,
+)
 from governance.pdp.decision import AccessRequest, Decision, Effect
 from governance.pdp.enforcer import Outcome
 from governance.pdp.obligations import ObligationError
@@ -85,13 +92,18 @@ class PolicyDecisionPoint:
         cache_size: int = 100_000,
         classifications: ClassificationLookup | None = None,
         fast_path: bool = True,
+        source: Path | None = None,
+        run_tests: bool = True,
     ) -> None:
         self._state = _State(bundle)
         self._fast_path = fast_path
-        self._directory = bundle.directory
-        self._fingerprint = fingerprint(bundle.directory)
+        # the directory as configured (a symlink or a ConfigMap mount is followed per load)
+        self._directory = source or bundle.directory
+        self._fingerprint = fingerprint(self._directory)
+        self._pending: tuple[Fingerprint, float] | None = None
         self._cache_size = cache_size
         self._classifications = classifications
+        self._run_tests = run_tests
         self._reload_lock = threading.Lock()
         self._last_rejection: Rejection | None = None
         self._reloads = 0
@@ -105,17 +117,27 @@ class PolicyDecisionPoint:
         cache_size: int = 100_000,
         classifications: ClassificationLookup | None = None,
         fast_path: bool = True,
+        run_tests: bool = True,
     ) -> PolicyDecisionPoint:
-        """Load the policy or raise ``InvalidPolicy``: the service refuses to start without one."""
+        """Load the policy or raise ``InvalidPolicy``: the service refuses to start without one.
+
+        With ``run_tests`` the stewards' test cases (``tests/*.yaml``) must pass too, as on
+        every reload."""
         analysis = analyse_policy_dir(directory, fast_path=fast_path)
         if analysis.bundle is None:
             errors = [str(f) for f in analysis.errors]
             raise InvalidPolicy(f"policy does not load: {errors[0]}", errors)
+        if run_tests:
+            failures = policy_test_failures(analysis.bundle, fast_path=fast_path)
+            if failures:
+                raise InvalidPolicy(f"policy tests fail: {failures[0]}", failures)
         return cls(
             analysis.bundle,
             cache_size=cache_size,
             classifications=classifications,
             fast_path=fast_path,
+            source=directory,
+            run_tests=run_tests,
         )
 
     # ---- policy lifecycle --------------------------------------------------------------------
@@ -127,6 +149,11 @@ class PolicyDecisionPoint:
     @property
     def version(self) -> str:
         return self._state.bundle.version
+
+    @property
+    def directory(self) -> Path:
+        """The policy directory as configured (its snapshot is resolved on every load)."""
+        return self._directory
 
     def on_reload(self, listener: Callable[[PolicyBundle], None]) -> None:
         self._listeners.append(listener)
@@ -140,29 +167,49 @@ class PolicyDecisionPoint:
         """Drop cached decisions (classifications changed); the policy stays."""
         self._state = _State(self._state.bundle)
 
+    def _reject(self, version: str, errors: tuple[str, ...]) -> ReloadResult:
+        current = self._state.bundle.version
+        self._last_rejection = Rejection(datetime.now(UTC), version, errors)
+        log.error(
+            "rejected policy edit (version %s): %d error(s); still serving %s; first: %s",
+            version[:12] or "?",
+            len(errors),
+            current[:12],
+            errors[0] if errors else "",
+        )
+        return ReloadResult(False, current, errors)
+
     def reload(self, *, force: bool = False) -> ReloadResult:
-        """Validate the policy directory and swap it in; an invalid edit keeps the old policy."""
+        """Validate the policy directory and swap it in; an invalid edit keeps the old policy.
+
+        A candidate is served only if it loads, lints, can be evaluated, and passes the
+        stewards' test cases; and only if no file changed while it was being read (a torn read
+        is retried on the next look, not served)."""
         with self._reload_lock:
             current = self._state.bundle
-            self._fingerprint = fingerprint(self._directory)
+            before = fingerprint(self._directory)
             try:
                 analysis = analyse_policy_dir(self._directory, fast_path=self._fast_path)
+                failures = (
+                    policy_test_failures(analysis.bundle, fast_path=self._fast_path)
+                    if analysis.bundle is not None and self._run_tests
+                    else []
+                )
             except Exception as exc:  # a reload must never take the service down
                 log.exception("policy reload crashed; keeping version %s", current.version[:12])
-                errors: tuple[str, ...] = (f"reload failed: {type(exc).__name__}",)
-                self._last_rejection = Rejection(datetime.now(UTC), "", errors)
-                return ReloadResult(False, current.version, errors)
-            if analysis.bundle is None:
-                errors = tuple(str(f) for f in analysis.errors)
-                self._last_rejection = Rejection(datetime.now(UTC), analysis.version, errors)
-                log.error(
-                    "rejected policy edit (version %s): %d error(s); still serving %s; first: %s",
-                    analysis.version[:12],
-                    len(errors),
-                    current.version[:12],
-                    errors[0] if errors else "",
+                self._fingerprint = before
+                return self._reject("", (f"reload failed: {type(exc).__name__}: {exc}",))
+            if fingerprint(self._directory) != before:
+                log.info("policy files changed while being read; will read them again")
+                return ReloadResult(
+                    False, current.version, ("the files changed while being read; retrying",)
                 )
-                return ReloadResult(False, current.version, errors)
+            self._fingerprint = before
+            if analysis.bundle is None:
+                return self._reject(analysis.version, tuple(str(f) for f in analysis.errors))
+            if failures:
+                return self._reject(analysis.version, tuple(failures))
+            self._last_rejection = None  # the files in place are good again
             if analysis.bundle.version == current.version and not force:
                 return ReloadResult(False, current.version)
             self._state = _State(analysis.bundle)
@@ -179,10 +226,25 @@ class PolicyDecisionPoint:
                     log.exception("policy reload listener failed")
             return ReloadResult(True, analysis.bundle.version)
 
-    def check_for_changes(self) -> ReloadResult | None:
-        """Reload when the files' sizes or times changed since the last look."""
-        if fingerprint(self._directory) == self._fingerprint:
+    def check_for_changes(
+        self, settle_seconds: float = 0.0, *, now: float | None = None
+    ) -> ReloadResult | None:
+        """Reload once the files changed and then stayed unchanged for ``settle_seconds``.
+
+        A steward's editor, a ``git pull`` or a copy writes files in several steps; reading in
+        between would judge (and perhaps serve) half an edit."""
+        current = fingerprint(self._directory)
+        if current == self._fingerprint:
+            self._pending = None
             return None
+        moment = time.monotonic() if now is None else now
+        if self._pending is None or self._pending[0] != current:
+            self._pending = (current, moment)
+            if settle_seconds > 0:
+                return None
+        elif moment - self._pending[1] < settle_seconds:
+            return None
+        self._pending = None
         return self.reload()
 
     def status(self) -> PolicyStatus:
@@ -190,7 +252,7 @@ class PolicyDecisionPoint:
         return PolicyStatus(
             version=bundle.version,
             loaded_at=bundle.loaded_at,
-            directory=str(bundle.directory),
+            directory=str(self._directory),
             files=dict(bundle.files),
             rules=len(bundle.lines.rules),
             fast_path=bundle.fast is not None,
@@ -328,3 +390,21 @@ def _error_reason(outcome: Outcome) -> str:
         attr = error[start + 1 : end] if start != -1 and end > start else "?"
         return f"denied (fail closed): a rule's condition needs request attribute '{attr}'"
     return f"denied (fail closed): a rule could not be evaluated ({error[:200]})"
+
+
+def policy_test_failures(bundle: PolicyBundle, *, fast_path: bool = True) -> list[str]:
+    """The stewards' test cases (``tests/*.yaml`` beside the policy) that a bundle fails.
+
+    They run against the files alone (no stored classifications), so the verdict is a property
+    of the candidate version. No test directory means no oracle: nothing fails."""
+    from governance.pdp.policytests import run_cases
+
+    tests = bundle.directory / TESTS_DIR
+    if not tests.is_dir():
+        return []
+    candidate = PolicyDecisionPoint(bundle, cache_size=0, fast_path=fast_path, run_tests=False)
+    return [
+        f"{r.case.file}:{r.case.line}: policy test '{r.case.name}' fails: {r.message}"
+        for r in run_cases(candidate, tests)
+        if not r.passed
+    ]

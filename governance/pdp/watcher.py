@@ -11,11 +11,13 @@ log = logging.getLogger(__name__)
 
 
 class PolicyWatcher:
-    """Polls the policy files' sizes and times; a change triggers a validated reload."""
+    """Polls the policy files' sizes and times; a change that has settled triggers a validated
+    reload (see ``PolicyDecisionPoint.check_for_changes``)."""
 
-    def __init__(self, pdp: PolicyDecisionPoint, interval: float) -> None:
+    def __init__(self, pdp: PolicyDecisionPoint, interval: float, settle: float = 0.0) -> None:
         self._pdp = pdp
         self._interval = interval
+        self._settle = settle
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
@@ -28,7 +30,7 @@ class PolicyWatcher:
     def _run(self) -> None:
         while not self._stop.wait(self._interval):
             try:
-                self._pdp.check_for_changes()
+                self._pdp.check_for_changes(self._settle)
             except Exception:
                 log.exception("policy watcher failed; will look again")
 

@@ -228,13 +228,17 @@ def test_policy_status_and_hot_reload(live: LiveServer) -> None:
         before = s.get("/v1/policy/status").json()
         assert before["fast_path"] is True
         assert before["rules"] >= 30
-        # a valid edit: analysts now see e-mails dropped
+        # a valid edit: analysts now see e-mails dropped; the steward's test cases say so too
+        # (an edit their tests contradict is rejected, like a syntax error)
+        tests = live.policy_dir / "tests" / "marketing.yaml"
+        tests_original = tests.read_text()
+        tests.write_text(tests_original.replace("email: hash", "email: drop"))
         path = live.policy_dir / "obligations.yaml"
         original = path.read_text()
         path.write_text(
             original.replace("      EMAIL_ADDRESS: hash\n", "      EMAIL_ADDRESS: drop\n", 1)
         )
-        deadline = time.monotonic() + 10
+        deadline = time.monotonic() + 15
         while s.get("/v1/policy/status").json()["version"] == before["version"]:
             assert time.monotonic() < deadline, "the edit was not picked up"
             time.sleep(0.1)
@@ -248,7 +252,7 @@ def test_policy_status_and_hot_reload(live: LiveServer) -> None:
         csv.write_text(
             csv_original + "p, role:ghost, crm/customers, read, analytics, True, allow\n"
         )
-        deadline = time.monotonic() + 10
+        deadline = time.monotonic() + 15
         while s.get("/v1/policy/status").json()["last_rejection"] is None:
             assert time.monotonic() < deadline, "the rejection was not reported"
             time.sleep(0.1)
@@ -259,7 +263,10 @@ def test_policy_status_and_hot_reload(live: LiveServer) -> None:
         # restore, and force a reload through the API
         csv.write_text(csv_original)
         path.write_text(original)
+        tests.write_text(tests_original)
         reloaded = s.post("/v1/policy/reload").json()
         assert reloaded["accepted"] is True
         assert reloaded["version"] == before["version"]
+        # the files are whole again: the rejected edit is no longer reported
+        assert s.get("/v1/policy/status").json()["last_rejection"] is None
         assert c.get("/v1/policy/status").status_code == 403  # services may not read it

@@ -95,7 +95,8 @@ def test_session_roles_narrow_the_grant(policy_dir: Path) -> None:
 
 
 def test_cached_answers_follow_the_policy_version(policy_dir: Path) -> None:
-    pdp = PolicyDecisionPoint.from_directory(policy_dir)
+    # the edit below breaks a steward's test case on purpose: this test is about the cache
+    pdp = PolicyDecisionPoint.from_directory(policy_dir, run_tests=False)
     first = pdp.decide(req())
     assert pdp.decide(req()) is first  # served from the cache
     text = (policy_dir / "obligations.yaml").read_text()
@@ -139,7 +140,8 @@ def test_the_watcher_picks_up_edits(policy_dir: Path) -> None:
 
 
 def test_decisions_during_reloads_always_see_one_whole_version(policy_dir: Path) -> None:
-    pdp = PolicyDecisionPoint.from_directory(policy_dir, cache_size=0)
+    # the variant breaks a steward's test case on purpose: this test is about atomic swaps
+    pdp = PolicyDecisionPoint.from_directory(policy_dir, cache_size=0, run_tests=False)
     original = (policy_dir / "obligations.yaml").read_text()
     variant = original.replace("      EMAIL_ADDRESS: hash\n", "      EMAIL_ADDRESS: drop\n", 1)
     expected: dict[str, str] = {pdp.version: "hash"}
