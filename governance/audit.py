@@ -14,7 +14,7 @@ import hmac
 import json
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import func, insert
@@ -24,15 +24,9 @@ from sqlmodel import Session, col, select
 
 from governance.db import Database
 from governance.models import AuditHead, DecisionRecord
+from governance.timestamps import iso
 
 GENESIS = "0" * 64
-
-
-def iso(ts: datetime) -> str:
-    """One text form for a timestamp on every backend (naive values are UTC)."""
-    if ts.tzinfo is None:
-        ts = ts.replace(tzinfo=UTC)
-    return ts.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
 def canonical_json(value: Any) -> str:

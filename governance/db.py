@@ -48,15 +48,18 @@ class Database:
         self.engine.dispose()
 
 
-def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
-    # autocommit mode in the driver: SQLAlchemy's "begin" hook below issues BEGIN itself
-    dbapi_conn.isolation_level = None
-    cur = dbapi_conn.cursor()
-    cur.execute("PRAGMA journal_mode=WAL")
-    cur.execute("PRAGMA synchronous=FULL")
-    cur.execute("PRAGMA foreign_keys=ON")
-    cur.execute("PRAGMA busy_timeout=30000")
-    cur.close()
+def _sqlite_pragmas(lock_timeout_ms: int) -> Any:
+    def connect(dbapi_conn: Any, _record: Any) -> None:
+        # autocommit mode in the driver: SQLAlchemy's "begin" hook below issues BEGIN itself
+        dbapi_conn.isolation_level = None
+        cur = dbapi_conn.cursor()
+        cur.execute("PRAGMA journal_mode=WAL")
+        cur.execute("PRAGMA synchronous=FULL")
+        cur.execute("PRAGMA foreign_keys=ON")
+        cur.execute(f"PRAGMA busy_timeout={int(lock_timeout_ms)}")
+        cur.close()
+
+    return connect
 
 
 def _sqlite_begin(conn: Connection) -> None:
@@ -64,29 +67,45 @@ def _sqlite_begin(conn: Connection) -> None:
     conn.exec_driver_sql(f"BEGIN {mode}")
 
 
-def create_database(url: str, *, echo: bool = False) -> Database:
-    """Build the engines for ``url``; creates the directory of a SQLite file if needed."""
+def create_database(url: str, *, echo: bool = False, lock_timeout: float = 2.0) -> Database:
+    """Build the engines for ``url``; creates the directory of a SQLite file if needed.
+
+    ``lock_timeout`` (seconds) bounds how long a statement waits for another process's lock.
+    Statement parameters are never part of an error's text (``hide_parameters``): they hold
+    subjects, contexts and events, which may be personal data, and error texts reach logs."""
     sa_url = make_url(url)
     engine: Engine
     write_engine: Engine
+    timeout_ms = max(1, int(lock_timeout * 1000))
     if sa_url.get_backend_name() == "sqlite":
         if sa_url.database and sa_url.database != ":memory:":
             Path(sa_url.database).parent.mkdir(parents=True, exist_ok=True)
         engine = create_engine(
             url,
             echo=echo,
-            connect_args={"check_same_thread": False, "timeout": 30},
+            hide_parameters=True,
+            connect_args={"check_same_thread": False, "timeout": lock_timeout},
             pool_size=8,
             max_overflow=16,
         )
-        event.listen(engine, "connect", _sqlite_pragmas)
+        event.listen(engine, "connect", _sqlite_pragmas(timeout_ms))
         event.listen(engine, "begin", _sqlite_begin)
         write_engine = engine.execution_options(sqlite_begin="IMMEDIATE")
     else:
-        engine = create_engine(url, echo=echo, pool_pre_ping=True, pool_size=10, max_overflow=20)
+        engine = create_engine(
+            url,
+            echo=echo,
+            hide_parameters=True,
+            pool_pre_ping=True,
+            pool_size=10,
+            max_overflow=20,
+            connect_args={"options": f"-c lock_timeout={timeout_ms}"},
+        )
         write_engine = engine
     return Database(engine=engine, write_engine=write_engine)
 
 
 def database_from_settings(settings: Settings) -> Database:
-    return create_database(settings.database_url)
+    return create_database(
+        settings.database_url, lock_timeout=settings.database_lock_timeout_seconds
+    )

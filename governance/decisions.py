@@ -17,11 +17,12 @@ from datetime import UTC, datetime
 from typing import Any
 
 from governance import __version__
-from governance.audit import AuditEntry, iso
+from governance.audit import AuditEntry
 from governance.errors import Unavailable
 from governance.pdp.decision import AccessRequest, Decision
 from governance.pdp.engine import PolicyDecisionPoint
 from governance.recorder import DecisionRecorder
+from governance.timestamps import iso
 
 log = logging.getLogger(__name__)
 
@@ -91,6 +92,21 @@ def access_event(
     }
 
 
+def _unrecorded(exc: BaseException) -> Unavailable:
+    incident = getattr(exc, "incident", None)
+    if incident is None:
+        incident = uuid.uuid4().hex[:12]
+        log.error(
+            "incident %s: recording a decision failed: %s: %s",
+            incident,
+            type(exc).__name__,
+            str(exc)[:500],
+        )
+    return Unavailable(
+        "the decision could not be recorded in the audit log; treat it as a deny", incident
+    )
+
+
 class DecisionService:
     def __init__(
         self,
@@ -156,9 +172,7 @@ class DecisionService:
         try:
             seqs = self._recorder.record(entries, events)
         except Exception as exc:
-            raise Unavailable(
-                "the decision could not be recorded in the audit log; treat it as a deny"
-            ) from exc
+            raise _unrecorded(exc) from exc
         return self._combine(decisions, ids, seqs)
 
     def decide(self, request: AccessRequest, caller: str = "") -> RecordedDecision:
@@ -171,7 +185,5 @@ class DecisionService:
         try:
             seqs = await asyncio.wrap_future(self._recorder.submit(entries, events))
         except Exception as exc:
-            raise Unavailable(
-                "the decision could not be recorded in the audit log; treat it as a deny"
-            ) from exc
+            raise _unrecorded(exc) from exc
         return self._combine(decisions, ids, seqs)

@@ -92,7 +92,13 @@ class RateLimited(GovernanceError):
 
 
 class Unavailable(GovernanceError):
+    """``incident`` ties the answer to the server log line that says what failed."""
+
     title = "Service unavailable"
+
+    def __init__(self, detail: str, incident: str | None = None) -> None:
+        super().__init__(detail)
+        self.incident = incident
 
 
 class IntegrityError(GovernanceError):

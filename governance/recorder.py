@@ -12,6 +12,7 @@ import logging
 import queue
 import threading
 import time
+import uuid
 from collections.abc import Sequence
 from concurrent.futures import Future
 from dataclasses import dataclass, field
@@ -19,12 +20,27 @@ from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import insert
+from sqlalchemy.exc import InterfaceError, OperationalError
 
 from governance.audit import AuditEntry, AuditLog, canonical_json
 from governance.db import Database
 from governance.models import OutboxEvent
 
 log = logging.getLogger(__name__)
+
+
+class RecordingFailed(Exception):
+    """Records that could not be committed; ``incident`` names the log line with the cause."""
+
+    def __init__(self, incident: str, cause: BaseException) -> None:
+        super().__init__(f"incident {incident}: {type(cause).__name__}")
+        self.incident = incident
+        self.cause = cause
+
+
+def _is_outage(exc: BaseException) -> bool:
+    """The database, not the data: no point retrying the group in parts."""
+    return isinstance(exc, (OperationalError, InterfaceError, TimeoutError, ConnectionError))
 
 
 @dataclass
@@ -131,15 +147,40 @@ class DecisionRecorder:
                     break
                 batch.append(item)
                 size += len(item.entries)
-            try:
-                self.write(batch)
-            except Exception as exc:
-                log.error("decision records could not be committed: %s", type(exc).__name__)
-                for work in batch:
-                    if not work.future.done():
-                        work.future.set_exception(exc)
+            self._write_isolated(batch)
             if stop:
                 return
+
+    def _write_isolated(self, batch: list[_Work]) -> None:
+        """Commit a group; if it fails for its content, split it until the work that cannot be
+        written is alone, so it fails alone and every other caller's records are committed.
+
+        An outage (the database is down, locked or gone) fails the whole group at once:
+        retrying piece by piece would only make every caller wait longer for the same 503."""
+        try:
+            self.write(batch)
+            return
+        except Exception as exc:
+            if len(batch) > 1 and not _is_outage(exc):
+                middle = len(batch) // 2
+                self._write_isolated(batch[:middle])
+                self._write_isolated(batch[middle:])
+                return
+            incident = uuid.uuid4().hex[:12]
+            # the message only: statement parameters are hidden by the engine (they hold
+            # subjects, contexts and events, which may be personal data)
+            log.error(
+                "incident %s: committing %d audit record(s) and %d outbox event(s) failed: %s: %s",
+                incident,
+                sum(len(w.entries) for w in batch),
+                sum(len(w.events) for w in batch),
+                type(exc).__name__,
+                str(exc)[:500],
+            )
+            failure = RecordingFailed(incident, exc)
+            for work in batch:
+                if not work.future.done():
+                    work.future.set_exception(failure)
 
     def close(self) -> None:
         self._closed = True

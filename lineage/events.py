@@ -13,7 +13,7 @@ import hashlib
 import json
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from functools import lru_cache
 from pathlib import Path
 from typing import Any, NamedTuple
@@ -25,6 +25,7 @@ from referencing import Registry, Resource
 from referencing.jsonschema import DRAFT202012
 
 from governance.errors import FieldProblem
+from governance.timestamps import parse_instant
 
 SCHEMA_DIR = Path(__file__).resolve().parent / "schema"
 SPEC_ID = "https://openlineage.io/spec/2-0-2/OpenLineage.json"
@@ -201,10 +202,7 @@ def _semantic_problems(event: dict[str, Any], prefix: tuple[str | int, ...]) -> 
 
 
 def parse_time(text: str) -> datetime:
-    value = datetime.fromisoformat(text.replace("Z", "+00:00") if text.endswith("Z") else text)
-    if value.tzinfo is None:
-        raise ValueError("a time needs an offset or Z")
-    return value.astimezone(UTC)
+    return parse_instant(text)
 
 
 # ---- parsed values -----------------------------------------------------------------------------

@@ -37,6 +37,7 @@ from governance.errors import (
     Unavailable,
 )
 from governance.models import OutboxEvent
+from governance.payloads import decode_json
 from governance.recorder import DecisionRecorder
 from lineage.events import LineageEvent, parse_event, validate_event
 from lineage.store import LineageStore
@@ -60,10 +61,7 @@ def decode_body(body: bytes, content_encoding: str | None, limit: int) -> Any:
             raise PayloadTooLarge(f"the decompressed body is larger than {limit} bytes")
     elif encoding not in ("", "identity"):
         raise InvalidInput(f"unsupported Content-Encoding {content_encoding!r}")
-    try:
-        return json.loads(body)
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise MalformedInput(f"the body is not valid JSON: {exc}") from exc
+    return decode_json(body)
 
 
 class LineageIngest:
@@ -339,7 +337,13 @@ class OutboxDrain:
             try:
                 parsed.append((row_id, parse_event(orjson.loads(payload))))
             except Exception as exc:
-                log.error("outbox event %d cannot be parsed: %s", row_id, type(exc).__name__)
+                # the decoder's message names a position, never the payload's values
+                log.error(
+                    "outbox event %d cannot be parsed: %s: %s",
+                    row_id,
+                    type(exc).__name__,
+                    str(exc)[:300],
+                )
                 bad.append(row_id)
         if bad:
             self._fail(bad, "the stored event cannot be parsed", retry_in=self._max_backoff)
@@ -355,7 +359,11 @@ class OutboxDrain:
             self._failures += 1
             self._note_error(str(exc))
             self._fail(ids, str(exc), retry_in=self.backoff())
-            log.warning("lineage store unavailable; %d event(s) wait in the outbox", len(ids))
+            log.warning(
+                "lineage store unavailable (%s); %d event(s) wait in the outbox",
+                exc.detail,
+                len(ids),
+            )
             return 0
         except Exception:
             return self._write(prepared.parsed)  # split the batch to isolate the bad event
@@ -381,13 +389,20 @@ class OutboxDrain:
             self._failures += 1
             self._note_error(str(exc))
             self._fail(ids, str(exc), retry_in=self.backoff())
-            log.warning("lineage store unavailable; %d event(s) wait in the outbox", len(ids))
+            log.warning(
+                "lineage store unavailable (%s); %d event(s) wait in the outbox",
+                exc.detail,
+                len(ids),
+            )
             return 0
         except Exception as exc:
             if len(parsed) == 1:
                 self._note_error(f"{type(exc).__name__}: {exc}")
                 self._fail(ids, f"{type(exc).__name__}: {exc}", retry_in=self._max_backoff)
-                log.error("lineage event %d failed: %s", ids[0], type(exc).__name__)
+                # store errors name keys (namespaces, dataset and field names), not facet values
+                log.error(
+                    "lineage event %d failed: %s: %s", ids[0], type(exc).__name__, str(exc)[:500]
+                )
                 return 0
             middle = len(parsed) // 2  # isolate the event that breaks the batch
             return self._write(parsed[:middle]) + self._write(parsed[middle:])

@@ -10,8 +10,9 @@ from fastapi import FastAPI
 from governance import __version__
 from governance.api import errors
 from governance.api.deps import ApiAccess
-from governance.api.limits import BodySizeLimit, RateLimiter
+from governance.api.limits import BodySizeLimit, InputGuard, RateLimiter
 from governance.api.routers import admin, audit, decisions, lineage, pii
+from governance.api.routing import document_problems
 from governance.config import Settings, get_settings
 from governance.runtime import tune_gc
 from governance.services import Services, build_services
@@ -79,11 +80,13 @@ def create_app(
         settings.api.rate_limit_per_second, settings.api.rate_limit_burst
     )
     errors.install(app)
+    document_problems(app)
     app.include_router(admin.router)
     app.include_router(decisions.router)
     app.include_router(audit.router)
     app.include_router(lineage.router)
     app.include_router(pii.router)
+    app.add_middleware(InputGuard)
     app.add_middleware(
         BodySizeLimit,
         default=settings.api.max_body_bytes,

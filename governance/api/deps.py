@@ -12,7 +12,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from starlette.concurrency import run_in_threadpool
 
 from governance.callers import Caller
-from governance.errors import AccessDenied, Unauthenticated
+from governance.errors import AccessDenied, MalformedInput, Unauthenticated
 from governance.services import Services
 
 _ACCESS_DIR = Path(__file__).resolve().parent / "access"
@@ -46,9 +46,13 @@ ServicesDep = Annotated[Services, Depends(get_services)]
 
 
 async def authenticate(
+    request: Request,
     services: ServicesDep,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
 ) -> Caller:
+    if len(request.headers.getlist("authorization")) > 1:
+        # proxies and frameworks disagree on which of two headers wins: refuse to guess
+        raise MalformedInput("send exactly one Authorization header")
     if credentials is None or credentials.scheme.lower() != "bearer":
         raise Unauthenticated("this endpoint needs 'Authorization: Bearer <API key>'")
     token = credentials.credentials

@@ -100,6 +100,16 @@ async def governance_error(_request: Request, exc: Exception) -> JSONResponse:
         extensions["errors"] = list(exc.findings)
     if isinstance(exc, Unavailable):
         headers["Retry-After"] = "5"
+        if exc.incident:
+            extensions["incident"] = exc.incident
+        # the cause was logged where it happened (with this incident id); say what was answered
+        log.warning(
+            "answered 503 on %s %s: %s (incident %s)",
+            _request.method,
+            _request.url.path,
+            exc.detail,
+            exc.incident or "-",
+        )
     return problem(status, exc.title, exc.detail, slug, headers=headers or None, **extensions)
 
 
@@ -127,8 +137,11 @@ async def validation_error(_request: Request, exc: Exception) -> JSONResponse:
     )
 
 
-async def http_error(_request: Request, exc: Exception) -> JSONResponse:
+async def http_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, StarletteHTTPException)
+    error = getattr(exc, "error", None)  # a body refused while FastAPI parsed it
+    if isinstance(error, GovernanceError):
+        return await governance_error(request, error)
     titles = {
         400: ("Bad request", "malformed"),
         404: ("Not found", "not-found"),

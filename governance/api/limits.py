@@ -55,18 +55,24 @@ class BodySizeLimit:
 
 
 async def _too_large(send: Send, limit: int) -> None:
+    await _refuse(
+        send,
+        413,
+        "payload-too-large",
+        "Payload too large",
+        f"the request body is larger than {limit} bytes",
+    )
+
+
+async def _refuse(send: Send, status: int, slug: str, title: str, detail: str) -> None:
+    """A problem+json answer sent from middleware, before the app has read anything."""
     body = json.dumps(
-        {
-            "type": PROBLEM_TYPE + "payload-too-large",
-            "title": "Payload too large",
-            "status": 413,
-            "detail": f"the request body is larger than {limit} bytes",
-        }
+        {"type": PROBLEM_TYPE + slug, "title": title, "status": status, "detail": detail}
     ).encode()
     await send(
         {
             "type": "http.response.start",
-            "status": 413,
+            "status": status,
             "headers": [
                 (b"content-type", PROBLEM_JSON.encode()),
                 (b"content-length", str(len(body)).encode()),
@@ -75,6 +81,28 @@ async def _too_large(send: Send, limit: int) -> None:
         }
     )
     await send({"type": "http.response.body", "body": body})
+
+
+class InputGuard:
+    """Refuses NUL in the path or query string (400): no store can hold it, and PostgreSQL
+    would fail the query with an error instead of a clean answer."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            raw = bytes(scope.get("raw_path") or b"") + b"?" + bytes(scope.get("query_string", b""))
+            if b"%00" in raw or b"\x00" in raw or "\x00" in scope.get("path", ""):
+                await _refuse(
+                    send,
+                    400,
+                    "malformed",
+                    "Malformed request",
+                    "the path or query string contains NUL (%00)",
+                )
+                return
+        await self.app(scope, receive, send)
 
 
 class RateLimiter:

@@ -4,15 +4,16 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends
+from fastapi import Depends
 from starlette.concurrency import run_in_threadpool
 
 from governance import __version__
 from governance.api.deps import ServicesDep, require
+from governance.api.routing import api_router
 from governance.api.schemas import PolicyStatusOut, RejectionOut, ReloadOut
 from governance.callers import Caller
 
-router = APIRouter(tags=["admin"])
+router = api_router(tags=["admin"])
 StewardRead = Annotated[Caller, Depends(require("policy:read"))]
 StewardReload = Annotated[Caller, Depends(require("policy:reload"))]
 

@@ -3,18 +3,19 @@
 from __future__ import annotations
 
 import json
-from datetime import datetime
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Query
+from fastapi import Depends, Query
 from starlette.concurrency import run_in_threadpool
 
 from governance.api.deps import ServicesDep, require
+from governance.api.params import After, Limit, Since, Until
+from governance.api.routing import api_router
 from governance.api.schemas import AuditPageOut, AuditRecordOut, VerificationOut
 from governance.audit import AuditQuery
 from governance.callers import Caller
 
-router = APIRouter(prefix="/v1/audit", tags=["audit"])
+router = api_router(prefix="/v1/audit", tags=["audit"])
 Auditor = Annotated[Caller, Depends(require("audit:read"))]
 
 
@@ -27,10 +28,10 @@ async def list_decisions(
     purpose: str | None = None,
     decision: Annotated[str | None, Query(pattern="^(allow|deny)$")] = None,
     kind: str | None = None,
-    since: datetime | None = None,
-    until: datetime | None = None,
-    after: Annotated[int, Query(ge=0, description="Sequence number to continue after.")] = 0,
-    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+    since: Since = None,
+    until: Until = None,
+    after: After = 0,
+    limit: Limit = 100,
 ) -> AuditPageOut:
     """Decisions in the order they were recorded, filtered by subject, dataset, purpose,
     decision and time (`since` inclusive, `until` exclusive)."""

@@ -4,16 +4,17 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends
+from fastapi import Depends
 
 from governance.api.deps import ServicesDep, require
+from governance.api.routing import api_router
 from governance.api.schemas import BatchIn, BatchOut, DecisionOut
 from governance.callers import Caller
 from governance.decisions import RecordedDecision
 from governance.errors import FieldProblem, InvalidInput
 from governance.pdp.decision import AccessRequest
 
-router = APIRouter(prefix="/v1", tags=["decisions"])
+router = api_router(prefix="/v1", tags=["decisions"])
 Decider = Annotated[Caller, Depends(require("decisions:decide"))]
 
 

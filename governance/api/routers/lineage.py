@@ -7,27 +7,27 @@ from datetime import datetime
 from typing import Annotated, Any, Literal
 from urllib.parse import unquote
 
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import Depends, Query, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.concurrency import run_in_threadpool
 
 from governance.api.deps import ServicesDep, require
+from governance.api.params import Depth, Limit, Offset
+from governance.api.routing import api_router
 from governance.callers import Caller
 from governance.errors import InvalidInput, NotFound
 from governance.services import Services
+from governance.timestamps import UtcDatetime
 from lineage.events import field_key
 from lineage.queries import iso, parse_node_id
 from lineage.service import LineageServices
 
 log = logging.getLogger(__name__)
-router = APIRouter(tags=["lineage"])
+router = api_router(tags=["lineage"])
 Writer = Annotated[Caller, Depends(require("lineage:write"))]
 Reader = Annotated[Caller, Depends(require("lineage:read"))]
 Classifier = Annotated[Caller, Depends(require("pii:classify"))]
-Depth = Annotated[int, Query(ge=0, le=100, description="Edges to follow from the node.")]
-Limit = Annotated[int, Query(ge=1, le=1000)]
-Offset = Annotated[int, Query(ge=0)]
 
 
 def lineage_of(services: ServicesDep) -> LineageServices:
@@ -179,7 +179,7 @@ async def get_graph(
     depth: Depth = 20,
     direction: Literal["upstream", "downstream", "both"] = "both",
     as_of: Annotated[
-        datetime | None, Query(alias="asOf", description="Lineage as it was then.")
+        UtcDatetime | None, Query(alias="asOf", description="Lineage as it was then.")
     ] = None,
 ) -> dict[str, Any]:
     """Upstream, downstream or both, optionally as of a point in time (edges first seen

@@ -13,18 +13,19 @@ from __future__ import annotations
 import asyncio
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Depends, Query
+from fastapi import Depends, Query
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.concurrency import run_in_threadpool
 
 from governance.api.deps import ServicesDep, require
+from governance.api.routing import api_router
 from governance.callers import Caller
 from governance.errors import AccessDenied, NotFound
 from governance.pdp.decision import DATASET_RE, AccessRequest, ResourceRef, SubjectRef
 from governance.pii.classifications import ClassificationStore
 from governance.pii.service import PiiService
 
-router = APIRouter(prefix="/v1/pii", tags=["pii"])
+router = api_router(prefix="/v1/pii", tags=["pii"])
 Analyzer = Annotated[Caller, Depends(require("pii:analyze"))]
 Anonymizer = Annotated[Caller, Depends(require("pii:anonymize"))]
 Reidentifier = Annotated[Caller, Depends(require("pii:reidentify"))]
