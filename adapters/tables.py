@@ -55,7 +55,7 @@ def governed_frame(
         context=context,
         subject_attributes=subject_attributes,
     )
-    return apply_to_frame(frame, decision, protector, purpose=purpose)
+    return apply_to_frame(frame, decision, protector, purpose=purpose, dataset=dataset)
 
 
 @dataclass
@@ -133,7 +133,7 @@ def governed_select(
         query = query.limit(limit)
     with engine.connect() as conn:
         fetched = [dict(r._mapping) for r in conn.execute(query)]
-    rows = apply_to_rows(fetched, decision, protector, purpose=purpose)
+    rows = apply_to_rows(fetched, decision, protector, purpose=purpose, dataset=dataset)
     return GovernedResult(
         rows=rows,
         decision=decision,

@@ -37,6 +37,8 @@ neo4j_app = typer.Typer(help="A local Neo4j server (Maven jars + launcher).", no
 lineage_app = typer.Typer(help="The lineage outbox and graph.", no_args_is_help=True)
 app.add_typer(neo4j_app, name="neo4j")
 app.add_typer(lineage_app, name="lineage")
+pii_app = typer.Typer(help="PII tokens and keys.", no_args_is_help=True)
+app.add_typer(pii_app, name="pii")
 
 console = Console()
 err = Console(stderr=True)
@@ -219,21 +221,130 @@ def policy_test(directory: PolicyDir = None) -> None:
 
 
 @audit_app.command("verify")
-def audit_verify() -> None:
-    """Recompute the audit hash chain; name the first broken record and exit 1 if any."""
+def audit_verify(
+    checkpoints: Annotated[
+        Path | None,
+        typer.Option(
+            "--checkpoints",
+            help="Anchor file of signed checkpoints (default: the configured anchor file).",
+        ),
+    ] = None,
+    public_key: Annotated[
+        Path | None,
+        typer.Option(
+            "--public-key",
+            help="Published signing keys (JSON from 'governance keys public' or "
+            "GET /v1/reports/keys); default: the service's own key ring.",
+        ),
+    ] = None,
+    records: Annotated[
+        Path | None,
+        typer.Option(
+            "--records",
+            help="Verify an export ('governance audit export') instead of the database: no "
+            "database and no audit key needed.",
+        ),
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+) -> None:
+    """Verify every audit chain and every anchored checkpoint; exit 1 if anything is broken.
+
+    With --records, --checkpoints and --public-key an auditor checks a copy offline."""
+    import dataclasses
+    import json as jsonlib
+
+    from governance.audit.checkpoints import read_checkpoint_file
+    from governance.audit.verify import ExportError, verify_database, verify_export
+    from governance.signing import KeySetError, parse_keyset
+
+    settings = _settings()
+    anchor = checkpoints or settings.anchor_file()
+    try:
+        stored = read_checkpoint_file(anchor) if anchor is not None and anchor.exists() else []
+        if checkpoints is not None and not checkpoints.exists():
+            raise FileNotFoundError(str(checkpoints))
+        if public_key is not None:
+            keys = parse_keyset(jsonlib.loads(public_key.read_text()))
+        else:
+            keys = {k.key_id: k for k in _signer(settings).public_keys()}
+        if records is not None:
+            result = verify_export(records, stored, keys)
+        else:
+            from governance.audit import AuditLog
+            from governance.db import database_from_settings
+
+            db = database_from_settings(settings)
+            audit = AuditLog(db, settings.audit.hmac_key.get_secret_value().encode())
+            result = verify_database(audit, stored, keys)
+            db.dispose()
+    except (OSError, ValueError, KeySetError, ExportError) as exc:
+        err.print(f"[red]cannot verify: {exc}[/red]")
+        raise typer.Exit(2) from exc
+    if as_json:
+        print(jsonlib.dumps(dataclasses.asdict(result), indent=2))
+    elif result.ok:
+        console.print(str(result))
+        for warning in result.warnings:
+            console.print(f"[yellow]warning:[/yellow] {warning}")
+    else:
+        err.print(f"[red]{result}[/red]")
+    if not result.ok:
+        raise typer.Exit(1)
+
+
+@audit_app.command("export")
+def audit_export(
+    out: Annotated[Path, typer.Option("--out", help="File to write (JSON lines).")],
+) -> None:
+    """Write every audit record, chain by chain, for offline verification by an auditor."""
     from governance.audit import AuditLog
+    from governance.audit.verify import write_export
     from governance.db import database_from_settings
 
     settings = _settings()
-    log = AuditLog(
-        database_from_settings(settings), settings.audit.hmac_key.get_secret_value().encode()
-    )
-    result = log.verify()
-    if result.ok:
-        console.print(str(result))
+    db = database_from_settings(settings)
+    written = write_export(AuditLog(db, b""), out)
+    db.dispose()
+    console.print(f"{written} record(s) written to {out}")
+
+
+@audit_app.command("checkpoint")
+def audit_checkpoint() -> None:
+    """Sign the current chain heads and append them to the anchor sinks now."""
+    from governance.audit import AuditLog, Checkpointer
+    from governance.db import database_from_settings
+    from governance.services import anchor_sinks
+
+    settings = _settings()
+    sinks = anchor_sinks(settings)
+    if not sinks:
+        err.print("[red]no anchor sink is configured[/red]")
+        raise typer.Exit(2)
+    db = database_from_settings(settings)
+    checkpointer = Checkpointer(AuditLog(db, b""), _signer(settings), sinks)
+    checkpoint = checkpointer.checkpoint_now()
+    db.dispose()
+    if checkpointer.last_error:
+        err.print(f"[red]{checkpointer.last_error}[/red]")
+        raise typer.Exit(1)
+    if checkpoint is None:
+        console.print("nothing to anchor (no records, or already anchored)")
         return
-    err.print(f"[red]{result}[/red]")
-    raise typer.Exit(1)
+    console.print(
+        f"anchored {checkpoint['records']} record(s) in {len(checkpoint['chains'])} chain(s), "
+        f"root {checkpoint['root'][:16]}…, key {checkpoint['kid']}"
+    )
+
+
+def _signer(settings: Settings) -> Any:
+    from governance.pii.keyring import KeyRingError, keyring_from_settings
+    from governance.signing import Signer
+
+    try:
+        return Signer(keyring_from_settings(settings))
+    except KeyRingError as exc:
+        err.print(f"[red]{exc}[/red]")
+        raise typer.Exit(2) from exc
 
 
 # ---- keys ----------------------------------------------------------------------------------
@@ -250,11 +361,19 @@ def _keys() -> ApiKeys:
 def keys_create(
     role: Annotated[str, typer.Option(help="service, auditor, steward or admin.")],
     name: Annotated[str, typer.Option(help="Who the key is for (unique).")],
+    acts_for: Annotated[
+        str,
+        typer.Option(
+            "--acts-for",
+            help="Principals the key may ask decisions for, comma-separated "
+            "(service:churn-pipeline,user:*); none by default.",
+        ),
+    ] = "",
 ) -> None:
     """Create an API key and print it once; only its hash is stored."""
     keys = _keys()
     try:
-        caller, token = keys.create(name, role)
+        caller, token = keys.create(name, role, acts_for)
     except GovernanceError as exc:
         err.print(f"[red]{exc.detail}[/red]")
         raise typer.Exit(1) from exc
@@ -262,15 +381,41 @@ def keys_create(
     print(token)
 
 
+@keys_app.command("bind")
+def keys_bind(
+    name: Annotated[str, typer.Option(help="Name of the key.")],
+    acts_for: Annotated[
+        str, typer.Option("--acts-for", help="Principals, comma-separated (replaces the list).")
+    ],
+) -> None:
+    """Set the principals an existing key may act for."""
+    keys = _keys()
+    try:
+        principals = keys.bind(name, acts_for)
+    except GovernanceError as exc:
+        err.print(f"[red]{exc.detail}[/red]")
+        raise typer.Exit(1) from exc
+    console.print(f"{name} acts for: {', '.join(principals) or 'nobody'}")
+
+
 @keys_app.command("list")
 def keys_list() -> None:
     """List keys (never their secrets)."""
+    import json
+
     keys = _keys()
     table = Table()
-    for column in ("id", "name", "role", "created", "revoked"):
+    for column in ("id", "name", "role", "acts for", "created", "revoked"):
         table.add_column(column)
     for row in keys.list():
-        table.add_row(row.id, row.name, row.role, str(row.created_at), str(row.revoked_at or ""))
+        table.add_row(
+            row.id,
+            row.name,
+            row.role,
+            ", ".join(json.loads(row.acts_for or "[]")),
+            str(row.created_at),
+            str(row.revoked_at or ""),
+        )
     console.print(table)
 
 
@@ -295,7 +440,7 @@ KeyFile = Annotated[
 
 
 def _key_file(key_file: Path | None) -> Path:
-    from governance.pii.service import DEV_KEY_FILE
+    from governance.pii.keyring import DEV_KEY_FILE
 
     settings = _settings()
     if key_file is not None:
@@ -326,6 +471,21 @@ def keys_rotate(key_file: KeyFile = None) -> None:
         err.print(f"[red]{exc}[/red]")
         raise typer.Exit(1) from exc
     console.print(f"active key is now {ring.active_id}; the ring {path} holds {len(ring.keys)}")
+
+
+@keys_app.command("public")
+def keys_public(
+    out: Annotated[Path | None, typer.Option("--out", help="Write to this file.")] = None,
+) -> None:
+    """The public halves of the signing keys (what verifiers of checkpoints and reports need)."""
+    import json as jsonlib
+
+    text = jsonlib.dumps(_signer(_settings()).keyset(), indent=2)
+    if out is None:
+        print(text)
+    else:
+        out.write_text(text + "\n")
+        console.print(f"public keys written to {out}")
 
 
 @keys_app.command("ring")
@@ -674,6 +834,74 @@ def lineage_replay() -> None:
     """Give dead outbox events another chance (after fixing what broke them)."""
     with _drain() as (_, drain):
         console.print(f"{drain.replay_dead()} dead event(s) queued again")
+
+
+@pii_app.command("rebind")
+def pii_rebind(
+    url_env: Annotated[
+        str,
+        typer.Argument(
+            help="Name of the environment variable holding the table's SQLAlchemy URL "
+            "(never the URL itself: it may hold a password)."
+        ),
+    ],
+    table: Annotated[str, typer.Option(help="Table holding legacy tokens.")],
+    column: Annotated[str, typer.Option(help="Column holding them.")],
+    key: Annotated[str, typer.Option(help="Column that identifies a row.")],
+    dataset: Annotated[str, typer.Option(help="ns/name: the dataset tokens are bound to.")],
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run/--apply", help="Count only (default), or rewrite.")
+    ] = True,
+) -> None:
+    """Rewrite encryption tokens made before binding (enc_…) as tokens bound to their dataset
+    and column (encb_…). See the README's migration notes."""
+    import os
+
+    import sqlalchemy as sa
+
+    from governance.pdp.decision import DATASET_RE
+    from governance.pii.keyring import KeyRingError, keyring_from_settings
+    from governance.pii.operators import Protector
+    from governance.pii.rebind import rebind
+
+    settings = _settings()
+    url = os.environ.get(url_env)
+    if not url:
+        err.print(f"[red]environment variable {url_env} is not set[/red]")
+        raise typer.Exit(2)
+    if not DATASET_RE.match(dataset):
+        err.print(f"[red]--dataset must be ns/name, not {dataset!r}[/red]")
+        raise typer.Exit(2)
+    try:
+        protector = Protector(keyring_from_settings(settings))
+    except KeyRingError as exc:
+        err.print(f"[red]{exc}[/red]")
+        raise typer.Exit(2) from exc
+    engine = sa.create_engine(url, hide_parameters=True)
+    try:
+        result = rebind(
+            engine,
+            table,
+            column,
+            key,
+            dataset=dataset,
+            protector=protector,
+            apply=not dry_run,
+        )
+    except sa.exc.SQLAlchemyError as exc:
+        err.print(f"[red]cannot rebind: {type(exc).__name__}: {str(exc)[:300]}[/red]")
+        raise typer.Exit(1) from exc
+    finally:
+        engine.dispose()
+    verb = "would rebind" if dry_run else "rebound"
+    done = result.legacy - result.unreadable if dry_run else result.rebound
+    console.print(
+        f"{result.legacy} legacy token(s) in {table}.{column}; {verb} {done}; "
+        f"{result.unreadable} not made by this key ring; {result.changed_meanwhile} changed "
+        "meanwhile"
+    )
+    if result.unreadable:
+        raise typer.Exit(1)
 
 
 def main() -> None:  # pragma: no cover - console entry

@@ -7,6 +7,7 @@ outside development.
 
 from __future__ import annotations
 
+import hashlib
 from enum import StrEnum
 from functools import lru_cache
 from pathlib import Path
@@ -58,6 +59,29 @@ class AuditSettings(BaseModel):
         ge=0,
         description="Decisions arriving within this window share one SQL transaction; every "
         "caller still waits for the commit before it is answered.",
+    )
+    anchor_path: Path | None = Field(
+        None,
+        description="Append-only file of signed checkpoints of the audit chains, outside the "
+        "SQL store (best on another volume). Default outside production: "
+        "audit-checkpoints.jsonl beside a SQLite database, else var/audit-checkpoints-<hash of "
+        "the database URL>.jsonl. Production needs this or anchor_url.",
+    )
+    anchor_url: str | None = Field(
+        None,
+        description="An HTTP witness: every checkpoint is POSTed to this URL as JSON.",
+    )
+    checkpoint_records: int = Field(
+        1000, gt=0, description="Sign and anchor the chain heads after this many records..."
+    )
+    checkpoint_seconds: float = Field(
+        30.0, gt=0, description="... or after this many seconds, whichever comes first."
+    )
+    chain_lease_seconds: float = Field(
+        60.0,
+        gt=0,
+        description="A writer's lease on its audit chain; renewed by every append, and given "
+        "back on exit. A chain whose lease lapsed is continued by the next writer.",
     )
 
 
@@ -128,6 +152,12 @@ class PiiSettings(BaseModel):
     max_text_bytes: int = Field(100_000, gt=0, description="Largest text analyzed in one call.")
     score_threshold: float = Field(0.4, ge=0, le=1, description="Lowest score Presidio reports.")
     scan_sample_rows: int = Field(1000, gt=0, description="Rows sampled per column by scans.")
+    legacy_tokens: bool = Field(
+        False,
+        description="Also reverse encryption tokens made before tokens were bound to their "
+        "dataset and column (enc_…), for any dataset: only while 'governance pii rebind' "
+        "migrates them (see the README).",
+    )
     phone_regions: list[str] = Field(
         default_factory=lambda: list(DEFAULT_PHONE_REGIONS),
         description="Countries (ISO 3166 codes) whose national phone formats are recognized; "
@@ -196,6 +226,12 @@ class Settings(BaseSettings):
         if self.environment is Environment.production:
             if self.audit.hmac_key.get_secret_value() == DEV_AUDIT_KEY:
                 raise ValueError("GOVERNANCE_AUDIT__HMAC_KEY must be set in production")
+            if self.audit.anchor_path is None and not self.audit.anchor_url:
+                raise ValueError(
+                    "production needs an anchor for the audit chain: set "
+                    "GOVERNANCE_AUDIT__ANCHOR_PATH (a file on another volume) or "
+                    "GOVERNANCE_AUDIT__ANCHOR_URL (an HTTP witness)"
+                )
             if (
                 self.lineage.backend == "neo4j"
                 and self.lineage.neo4j_password.get_secret_value() == DEV_NEO4J_PASSWORD
@@ -206,6 +242,21 @@ class Settings(BaseSettings):
     @property
     def is_sqlite(self) -> bool:
         return self.database_url.startswith("sqlite")
+
+    def anchor_file(self) -> Path | None:
+        """The anchor file in use: the configured one, or (outside production) var/ beside a
+        SQLite database, else var/ in the working directory."""
+        if self.audit.anchor_path is not None:
+            return self.audit.anchor_path
+        if self.environment is Environment.production:
+            return None
+        if self.is_sqlite:
+            database = self.database_url.split(":///", 1)[-1]
+            if database and database != ":memory:":
+                return Path(database).parent / "audit-checkpoints.jsonl"
+        # one file per database: checkpoints of another database's chains would fail it
+        tag = hashlib.sha256(self.database_url.encode()).hexdigest()[:10]
+        return Path(f"var/audit-checkpoints-{tag}.jsonl")
 
 
 @lru_cache(maxsize=1)

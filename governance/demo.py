@@ -201,9 +201,9 @@ def step_pipeline(ctx: DemoContext) -> None:
     from adapters.tables import governed_frame
     from governance.pdp.engine import PolicyDecisionPoint
     from governance.pii.analyzer import PiiAnalyzer
+    from governance.pii.keyring import keyring_from_settings
     from governance.pii.operators import Protector
     from governance.pii.scan import TableScanner
-    from governance.pii.service import keyring_from_settings
 
     settings = ctx.settings
     frame = _customers()
@@ -344,8 +344,9 @@ def run_demo(settings: Settings, *, host: str, port: int, serve: bool, console: 
     keys: dict[str, str] = {}
     suffix = secrets.token_hex(3)
     api_keys = ApiKeys(db)
+    acts_for = {"service": "service:churn-pipeline,user:*", "admin": "user:*"}
     for role in ("service", "auditor", "steward", "admin"):
-        _, keys[role] = api_keys.create(f"demo-{role}-{suffix}", role)
+        _, keys[role] = api_keys.create(f"demo-{role}-{suffix}", role, acts_for.get(role, ""))
     db.dispose()
     server = _Server(settings, host, port)
     server.start()

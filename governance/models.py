@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from sqlalchemy import Column, DateTime, Index, Text, false
+from sqlalchemy import BigInteger, Column, DateTime, Index, Sequence, Text, false
 from sqlmodel import Field, SQLModel
 
 
@@ -29,24 +29,48 @@ class ApiKey(SQLModel, table=True):
     name: str = Field(unique=True, max_length=200)
     role: str = Field(max_length=32)
     secret_hash: str = Field(max_length=64, description="SHA-256 of the secret part, hex.")
+    acts_for: str = Field(
+        default="[]",
+        sa_column=Column(Text, nullable=False, server_default="[]"),
+        description="JSON list of the principals the key may ask about (patterns with *).",
+    )
     created_at: datetime = Field(sa_column=_ts())
     revoked_at: datetime | None = Field(default=None, sa_column=_ts(nullable=True))
+
+
+DECISION_SEQ = Sequence("decision_log_seq_gen", start=1)
+"""PostgreSQL allocates ``seq`` from this sequence, so writers on different chains never wait
+for each other; SQLite takes max + 1 under its single write lock."""
 
 
 class DecisionRecord(SQLModel, table=True):
     """One entry of the append-only, hash-chained audit log.
 
-    ``seq`` is dense (1, 2, 3 …); ``hash`` is an HMAC over ``prev_hash`` and every other
-    column, so an edit, a deletion or a reordering breaks the chain at that record.
+    Every writer appends to its own chain (``chain``); ``chain_seq`` is dense within a chain
+    (1, 2, 3 …) and ``prev_hash`` links each record to the one before it in its chain. ``seq``
+    orders the merged trail of every chain (unique and increasing, with gaps on PostgreSQL).
+
+    ``hash_format`` 2 (every new record): ``hash`` = SHA-256 over ``prev_hash`` and the canonical
+    form of every other column, so anyone can recompute it from a copy; ``mac`` = HMAC of
+    ``hash`` under the audit key, so only the service can have made it. ``format`` 1 (records
+    from before the migration): ``hash`` is the HMAC itself and ``mac`` is empty.
     """
 
     __tablename__ = "decision_log"
     __table_args__ = (
         Index("ix_decision_log_subject_time", "subject", "recorded_at"),
         Index("ix_decision_log_dataset_time", "dataset", "recorded_at"),
+        Index("ux_decision_log_chain_seq", "chain", "chain_seq", unique=True),
     )
 
-    seq: int = Field(primary_key=True, sa_column_kwargs={"autoincrement": False})
+    seq: int = Field(
+        sa_column=Column(
+            BigInteger, DECISION_SEQ, primary_key=True, autoincrement=False, nullable=False
+        )
+    )
+    chain: str = Field(default="main", max_length=64)
+    chain_seq: int = Field(sa_column=Column(BigInteger, nullable=False))
+    hash_format: int = Field(default=2)
     decision_id: str = Field(unique=True, max_length=36)
     kind: str = Field(default="decision", max_length=32, index=True)
     recorded_at: datetime = Field(sa_column=_ts(index=True))
@@ -61,16 +85,21 @@ class DecisionRecord(SQLModel, table=True):
     payload: str = Field(sa_column=Column(Text, nullable=False))
     prev_hash: str = Field(max_length=64)
     hash: str = Field(max_length=64)
+    mac: str = Field(default="", max_length=64)
 
 
-class AuditHead(SQLModel, table=True):
-    """The tip of the audit chain (one row). Appends lock it; verification checks the tail."""
+class AuditChain(SQLModel, table=True):
+    """The head of one writer's chain. Appends lock their chain's row; a process leases a chain
+    (``owner``, ``lease_until``) so that writers do not contend, and gives it back on exit."""
 
-    __tablename__ = "audit_head"
+    __tablename__ = "audit_chain"
 
-    id: int = Field(default=1, primary_key=True, sa_column_kwargs={"autoincrement": False})
-    seq: int = Field(default=0)
-    hash: str = Field(default="", max_length=64)
+    chain: str = Field(primary_key=True, max_length=64)
+    head_seq: int = Field(default=0, sa_column=Column(BigInteger, nullable=False))
+    head_hash: str = Field(default="", max_length=64)
+    owner: str | None = Field(default=None, max_length=64)
+    lease_until: datetime | None = Field(default=None, sa_column=_ts(nullable=True))
+    created_at: datetime = Field(sa_column=_ts())
 
 
 class PolicyVersionRecord(SQLModel, table=True):

@@ -13,7 +13,7 @@ import queue
 import threading
 import time
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import Future
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -55,9 +55,16 @@ class DecisionRecorder:
     """Writes audit entries and outbox events, batching concurrent callers."""
 
     def __init__(
-        self, db: Database, audit: AuditLog, *, window_ms: float = 1.0, max_batch: int = 2000
+        self,
+        db: Database,
+        audit: AuditLog,
+        *,
+        window_ms: float = 1.0,
+        max_batch: int = 2000,
+        on_commit: Callable[[int], None] | None = None,
     ) -> None:
         self._db = db
+        self._on_commit = on_commit
         self._audit = audit
         self._window = window_ms / 1000.0
         self._max_batch = max_batch
@@ -117,6 +124,8 @@ class DecisionRecorder:
             if events:
                 session.execute(insert(OutboxEvent.__table__), events)  # type: ignore[attr-defined]
             session.commit()
+        if self._on_commit is not None:
+            self._on_commit(len(seqs))
         position = 0
         for work in batch:
             n = len(work.entries)

@@ -8,7 +8,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from governance.audit import AuditLog
+from governance.audit import AuditLog, Checkpointer, Verification, verify_database
+from governance.audit.checkpoints import AnchorSink, FileAnchorSink, HttpAnchorSink
 from governance.callers import ApiKeys
 from governance.config import Settings
 from governance.db import Database, database_from_settings
@@ -17,7 +18,9 @@ from governance.models import PolicyVersionRecord
 from governance.pdp.bundle import PolicyBundle
 from governance.pdp.engine import PolicyDecisionPoint
 from governance.pdp.watcher import PolicyWatcher
+from governance.pii.keyring import keyring_from_settings
 from governance.recorder import DecisionRecorder
+from governance.signing import Signer
 
 log = logging.getLogger(__name__)
 
@@ -32,10 +35,24 @@ class Services:
     decisions: DecisionService
     keys: ApiKeys
     watcher: PolicyWatcher
+    signer: Signer
+    checkpointer: Checkpointer
     extras: dict[str, Any] = field(default_factory=dict)
+
+    def verify_audit(self) -> Verification:
+        """The whole trail against every checkpoint in the anchor files, with the audit key."""
+        stored = [
+            checkpoint
+            for sink in self.checkpointer.sinks
+            if isinstance(sink, FileAnchorSink)
+            for checkpoint in sink.read()
+        ]
+        keys = {k.key_id: k for k in self.signer.public_keys()}
+        return verify_database(self.audit, stored, keys)
 
     def start(self) -> None:
         self.watcher.start()
+        self.checkpointer.start()
         for extra in self.extras.values():
             starter = getattr(extra, "start", None)
             if callable(starter):
@@ -44,6 +61,8 @@ class Services:
     def close(self) -> None:
         self.watcher.stop()
         self.recorder.close()
+        self.checkpointer.stop()
+        self.audit.release()
         for extra in self.extras.values():
             closer = getattr(extra, "close", None)
             if callable(closer):
@@ -68,6 +87,17 @@ def remember_version(db: Database, bundle: PolicyBundle) -> None:
         log.debug("policy version not recorded: %s", type(exc).__name__)
 
 
+def anchor_sinks(settings: Settings) -> list[AnchorSink]:
+    """Where checkpoints of the audit chains go (outside the SQL store)."""
+    sinks: list[AnchorSink] = []
+    path = settings.anchor_file()
+    if path is not None:
+        sinks.append(FileAnchorSink(path))
+    if settings.audit.anchor_url:
+        sinks.append(HttpAnchorSink(settings.audit.anchor_url))
+    return sinks
+
+
 def build_services(settings: Settings, db: Database | None = None) -> Services:
     """Build the core services; raises ``InvalidPolicy`` when the policy files do not load."""
     db = db or database_from_settings(settings)
@@ -77,8 +107,25 @@ def build_services(settings: Settings, db: Database | None = None) -> Services:
         fast_path=settings.pdp_fast_path,
         run_tests=settings.policy_tests_required,
     )
-    audit = AuditLog(db, settings.audit.hmac_key.get_secret_value().encode())
-    recorder = DecisionRecorder(db, audit, window_ms=settings.audit.group_commit_ms)
+    audit = AuditLog(
+        db,
+        settings.audit.hmac_key.get_secret_value().encode(),
+        lease_seconds=settings.audit.chain_lease_seconds,
+    )
+    signer = Signer(keyring_from_settings(settings))
+    checkpointer = Checkpointer(
+        audit,
+        signer,
+        anchor_sinks(settings),
+        every_records=settings.audit.checkpoint_records,
+        every_seconds=settings.audit.checkpoint_seconds,
+    )
+    recorder = DecisionRecorder(
+        db,
+        audit,
+        window_ms=settings.audit.group_commit_ms,
+        on_commit=checkpointer.note_appended,
+    )
     decisions = DecisionService(pdp, recorder, record_lineage=settings.lineage.record_decisions)
     remember_version(db, pdp.bundle)
     pdp.on_reload(lambda bundle: remember_version(db, bundle))
@@ -90,5 +137,7 @@ def build_services(settings: Settings, db: Database | None = None) -> Services:
         recorder=recorder,
         decisions=decisions,
         keys=ApiKeys(db, cache_seconds=settings.api.key_cache_seconds),
+        signer=signer,
+        checkpointer=checkpointer,
         watcher=PolicyWatcher(pdp, settings.policy_reload_seconds, settings.policy_settle_seconds),
     )

@@ -18,7 +18,7 @@ import pytest
 import sqlalchemy as sa
 from sqlalchemy.engine import make_url
 
-from governance.config import AuditSettings, Environment, Settings
+from governance.config import AuditSettings, Environment, PiiSettings, Settings
 from governance.db import Database, create_database
 from governance.schema import upgrade
 from lineage.neo4j_server import Neo4jServer
@@ -150,7 +150,12 @@ def make_settings(policy_dir: Path) -> object:
             "database_url": database_url,
             "policy_dir": policy_dir,
             "policy_reload_seconds": 0.2,
-            "audit": AuditSettings(hmac_key=TEST_AUDIT_KEY, group_commit_ms=1.0),
+            "audit": AuditSettings(
+                hmac_key=TEST_AUDIT_KEY,
+                group_commit_ms=1.0,
+                anchor_path=policy_dir.parent / "audit-checkpoints.jsonl",
+            ),
+            "pii": PiiSettings(key_file=policy_dir.parent / "pii-keyring.json", preload=False),
         }
         values.update(overrides)
         return Settings(**values)  # type: ignore[arg-type]

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable
 from pathlib import Path
 from typing import Annotated
 
@@ -76,3 +76,14 @@ def require(permission: str) -> Callable[..., Awaitable[Caller]]:
         return caller
 
     return check
+
+
+def require_principals(caller: Caller, subjects: Iterable[str]) -> None:
+    """Refuse (403) a request naming a subject the caller's key is not bound to act for."""
+    for subject in subjects:
+        if not caller.may_act_for(subject):
+            bound = ", ".join(caller.acts_for) or "nobody"
+            raise AccessDenied(
+                f"this key acts for {bound}; it may not ask about {subject} "
+                "(an administrator binds keys with 'governance keys bind')"
+            )

@@ -36,6 +36,8 @@ class BatchOut(BaseModel):
 
 class AuditRecordOut(BaseModel):
     seq: int
+    chain: str
+    chain_seq: int
     decision_id: str
     kind: str
     recorded_at: datetime
@@ -60,9 +62,38 @@ class AuditPageOut(BaseModel):
 
 class VerificationOut(BaseModel):
     ok: bool
-    checked: int
-    first_broken_seq: int | None
+    checked: int = Field(description="Records verified.")
+    chains: int = Field(description="Chains verified (one per writer).")
+    first_broken_seq: int | None = Field(description="`seq` of the first broken record.")
+    broken_chain: str | None
+    broken_chain_seq: int | None
     problem: str
+    checkpoints: int = Field(description="Signed checkpoints checked against the chains.")
+    latest_checkpoint_at: str | None
+    unanchored: int = Field(description="Records after the latest checkpoint.")
+    content_checked: bool = Field(
+        description="False when old records could be checked by their links only."
+    )
+    warnings: list[str]
+
+
+class ChainHeadOut(BaseModel):
+    chain: str
+    seq: int
+    hash: str
+
+
+class CheckpointOut(BaseModel):
+    """Signed (Ed25519) over its canonical JSON without `kid` and `signature`."""
+
+    type: str
+    version: int
+    at: str
+    chains: list[ChainHeadOut]
+    records: int
+    root: str = Field(description="RFC 6962 Merkle root over the chain heads.")
+    kid: str
+    signature: str
 
 
 class RejectionOut(BaseModel):

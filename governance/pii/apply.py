@@ -96,6 +96,7 @@ def _plan(
     purpose: str | None,
     *,
     memo: bool = True,
+    dataset: str | None = None,
 ) -> Plan:
     by_column: dict[str, ColumnObligation] = {o.column: o for o in decision.obligations}
     plan: Plan = []
@@ -103,7 +104,19 @@ def _plan(
         obligation = by_column.get(column)
         if obligation is None or obligation.action is ObligationAction.drop:
             continue
-        fn = protector.operator(obligation.action, obligation.pii_type, purpose, memo=memo)
+        if obligation.action is ObligationAction.encrypt and dataset is None:
+            raise InvalidInput(
+                f"column {column!r} is to be encrypted, and its tokens are bound to their "
+                "dataset: pass dataset= (nothing is returned)"
+            )
+        fn = protector.operator(
+            obligation.action,
+            obligation.pii_type,
+            purpose,
+            memo=memo,
+            dataset=dataset,
+            column=column,
+        )
         plan.append((column, obligation.action, fn))
     return plan
 
@@ -119,6 +132,7 @@ def apply_to_rows(
     protector: Protector,
     *,
     purpose: str | None,
+    dataset: str | None = None,
 ) -> list[dict[str, Any]]:
     decision = as_decision(decision)
     _allowed(decision)
@@ -129,7 +143,7 @@ def apply_to_rows(
     for row in rows:
         if plan is None:
             _check_filter_columns(conditions, row.keys())
-            plan = _plan(decision, list(row.keys()), protector, purpose)
+            plan = _plan(decision, list(row.keys()), protector, purpose, dataset=dataset)
         if not all(test(row.get(column)) for column, test in tests):
             continue
         out.append({column: fn(row.get(column)) for column, _, fn in plan})
@@ -142,6 +156,7 @@ def apply_to_frame(
     protector: Protector,
     *,
     purpose: str | None,
+    dataset: str | None = None,
 ) -> pd.DataFrame:
     decision = as_decision(decision)
     _allowed(decision)
@@ -153,7 +168,9 @@ def apply_to_frame(
             mask = frame[c.column].map(_test(c)).astype(bool)
             keep = mask if keep is None else keep & mask
         frame = frame[keep]
-    plan = _plan(decision, [str(c) for c in frame.columns], protector, purpose, memo=False)
+    plan = _plan(
+        decision, [str(c) for c in frame.columns], protector, purpose, memo=False, dataset=dataset
+    )
     import pandas as pd
 
     data = {}
@@ -184,12 +201,14 @@ def apply_obligations(
     protector: Protector,
     *,
     purpose: str | None,
+    dataset: str | None = None,
 ) -> Any:
-    """``data`` as the decision lets its subject see it (see the module's docstring)."""
+    """``data`` as the decision lets its subject see it (see the module's docstring).
+    ``dataset`` (``ns/name``) binds encryption tokens to where they came from."""
     try:
         import pandas as pd
     except ImportError:  # pragma: no cover - pandas is a dependency
         pd = None
     if pd is not None and isinstance(data, pd.DataFrame):
-        return apply_to_frame(data, decision, protector, purpose=purpose)
-    return apply_to_rows(data, decision, protector, purpose=purpose)
+        return apply_to_frame(data, decision, protector, purpose=purpose, dataset=dataset)
+    return apply_to_rows(data, decision, protector, purpose=purpose, dataset=dataset)

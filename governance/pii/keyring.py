@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import base64
 import json
+import logging
 import os
 import secrets
 import tempfile
@@ -30,6 +31,10 @@ from typing import Any
 
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+
+from governance.config import Environment, Settings
+
+log = logging.getLogger(__name__)
 
 KEY_BYTES = 32
 _KID_ALPHABET = "0123456789abcdef"
@@ -175,3 +180,32 @@ def _derive(material: bytes, label: str, length: int) -> bytes:
         salt=None,
         info=f"governance-pii/v1/{label}".encode(),
     ).derive(material)
+
+
+DEV_KEY_FILE = Path("var/pii-keyring.json")
+
+
+def keyring_from_settings(settings: Settings) -> KeyRing:
+    """The ring from ``GOVERNANCE_PII__KEY_RING``, else the key file.
+
+    In development a missing key file is created (0600, under ``var/``, never in the repo); in
+    production a missing ring is an error, so no data is ever protected with a throwaway key.
+    """
+    if settings.pii.key_ring is not None:
+        return KeyRing.from_json(
+            settings.pii.key_ring.get_secret_value(), "GOVERNANCE_PII__KEY_RING"
+        )
+    path = settings.pii.key_file
+    if path is None:
+        if settings.environment is Environment.production:
+            raise KeyRingError(
+                "no key ring: set GOVERNANCE_PII__KEY_FILE (create one with 'governance keys "
+                "rotate --key-file PATH') or GOVERNANCE_PII__KEY_RING"
+            )
+        path = DEV_KEY_FILE
+    if not path.exists() and settings.environment is not Environment.production:
+        ring = KeyRing.generate(str(path))
+        ring.save(path)
+        log.warning("created a development PII key ring at %s (key id %s)", path, ring.active_id)
+        return ring
+    return KeyRing.load(path)

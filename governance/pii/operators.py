@@ -9,9 +9,13 @@
   ``pseudonym_domain``; the purpose itself by default), so tokens made for two purposes do not
   join unless policy puts both purposes in one domain. Values are canonicalized first (an email
   is case-insensitive, a phone number or card is its digits), so joins survive formatting.
-* ``encrypt``: reversible and deterministic, ``enc_<key id>_<base64url>``: AES-SIV (RFC 5297,
-  AES-256) under the ``encrypt`` subkey, with the key id bound as associated data. Reversal is a
-  policy decision (``POST /v1/pii/reidentify``) and is audited.
+* ``encrypt``: reversible and deterministic, ``encb_<key id>_<base64url>``: AES-SIV (RFC 5297,
+  AES-256) under the ``encrypt`` subkey, with the key id, the dataset and the column bound as
+  associated data: a token lifted from one dataset or column does not open under a permission
+  for another. Reversal is a policy decision (``POST /v1/pii/reidentify``) and is audited.
+  Tokens made before binding (``enc_<key id>_…``, the key id only as associated data) open only
+  where ``GOVERNANCE_PII__LEGACY_TOKENS`` allows it, and ``governance pii rebind`` rewrites them
+  as bound tokens (the migration the README describes).
 * ``redact``: ``<TYPE>``; free text is scrubbed of what the analyzer finds in it instead.
 * ``drop``: the column goes (``apply`` removes it; as a value operator it gives ``None``).
 
@@ -37,9 +41,11 @@ from governance.pdp.decision import ObligationAction
 from governance.pii.keyring import KeyRing, KeyRingError
 from governance.pii.types import FREE_TEXT
 
-ENCRYPTED_PREFIX = "enc_"
+ENCRYPTED_PREFIX = "encb_"
+LEGACY_ENCRYPTED_PREFIX = "enc_"
 PSEUDONYM_PREFIX = "ps_"
 _SIV_AD = b"governance-pii/v1/encrypt"
+_SIV_AD_BOUND = b"governance-pii/v2/encrypt-bound"
 
 
 class TokenError(ValueError):
@@ -144,7 +150,6 @@ class Protector:
         active = ring.active_id
         self._hash_key = ring.subkey(active, "hash")
         self._siv = AESSIV(ring.subkey(active, "encrypt", 64))
-        self._siv_ad = [_SIV_AD, active.encode()]
         self._enc_prefix = f"{ENCRYPTED_PREFIX}{active}_"
 
     def domain_of(self, purpose: str | None) -> str:
@@ -180,19 +185,36 @@ class Protector:
 
         return one
 
-    def encrypt(self, value: Any) -> str | None:
+    def encrypt(self, value: Any, *, dataset: str, column: str) -> str | None:
+        """A reversible token bound to ``dataset`` and ``column`` (both are needed to open it)."""
         if value is None:
             return None
-        sealed = self._siv.encrypt(_text(value).encode(), self._siv_ad)
+        ad = [_SIV_AD_BOUND, self.ring.active_id.encode(), dataset.encode(), column.encode()]
+        sealed = self._siv.encrypt(_text(value).encode(), ad)
         return self._enc_prefix + base64.urlsafe_b64encode(sealed).rstrip(b"=").decode()
 
-    def decrypt(self, token: str) -> str:
-        """The original value of an ``encrypt`` token, under whichever ring key made it."""
-        if not isinstance(token, str) or not token.startswith(ENCRYPTED_PREFIX):
-            raise TokenError("not an encryption token (enc_<key id>_<data>)")
-        _, key_id, payload = [*token.split("_", 2), "", ""][:3]
-        if not key_id or not payload:
-            raise TokenError("not an encryption token (enc_<key id>_<data>)")
+    def decrypt(self, token: str, *, dataset: str, column: str | None, legacy: bool = False) -> str:
+        """The original value of an ``encrypt`` token, under whichever ring key made it.
+
+        A bound token opens only with the dataset and column it was made for. A legacy
+        (unbound) token opens only with ``legacy`` set."""
+        if not isinstance(token, str):
+            raise TokenError("not an encryption token (encb_<key id>_<data>)")
+        if token.startswith(ENCRYPTED_PREFIX):
+            if column is None:
+                raise TokenError("a bound token opens only with the column it was made for")
+            key_id, payload = _token_parts(token, ENCRYPTED_PREFIX)
+            ad = [_SIV_AD_BOUND, key_id.encode(), dataset.encode(), column.encode()]
+        elif token.startswith(LEGACY_ENCRYPTED_PREFIX):
+            if not legacy:
+                raise TokenError(
+                    "an unbound token from before tokens were bound to their dataset; rebind it "
+                    "with 'governance pii rebind' (or allow GOVERNANCE_PII__LEGACY_TOKENS)"
+                )
+            key_id, payload = _token_parts(token, LEGACY_ENCRYPTED_PREFIX)
+            ad = [_SIV_AD, key_id.encode()]
+        else:
+            raise TokenError("not an encryption token (encb_<key id>_<data>)")
         try:
             siv = _siv_for(self.ring, key_id)
         except KeyRingError:
@@ -202,9 +224,20 @@ class Protector:
         try:
             padded = payload + "=" * (-len(payload) % 4)
             sealed = base64.b64decode(padded, altchars=b"-_", validate=True)
-            return siv.decrypt(sealed, [_SIV_AD, key_id.encode()]).decode()
+            return siv.decrypt(sealed, ad).decode()
         except (InvalidTag, ValueError, UnicodeDecodeError, binascii.Error):
-            raise TokenError("the token was altered or was not made by this key ring") from None
+            raise TokenError(
+                "the token does not open here: altered, made by another key ring, or made for "
+                "another dataset or column"
+            ) from None
+
+    def legacy_encrypt(self, value: Any) -> str | None:
+        """An unbound token as made before binding (for migration tests only)."""
+        if value is None:
+            return None
+        sealed = self._siv.encrypt(_text(value).encode(), [_SIV_AD, self.ring.active_id.encode()])
+        prefix = f"{LEGACY_ENCRYPTED_PREFIX}{self.ring.active_id}_"
+        return prefix + base64.urlsafe_b64encode(sealed).rstrip(b"=").decode()
 
     def scrub(self, text: Any) -> Any:
         """Free text without the PII the analyzer finds (every character, if none is set up)."""
@@ -223,9 +256,12 @@ class Protector:
         purpose: str | None,
         *,
         memo: bool = True,
+        dataset: str | None = None,
+        column: str | None = None,
     ) -> Callable[[Any], Any]:
         """The value function of one column's obligation (memoized unless ``memo=False``:
-        columns repeat values; a caller that dedupes first has no use for the cache)."""
+        columns repeat values; a caller that dedupes first has no use for the cache).
+        ``encrypt`` binds its tokens to ``dataset`` and ``column``, which it then needs."""
         fn: Callable[[Any], Any]
         if action is ObligationAction.keep:
             return _identity
@@ -244,7 +280,13 @@ class Protector:
         elif action is ObligationAction.pseudonymize:
             fn = self.pseudonymizer(pii_type, purpose)
         elif action is ObligationAction.encrypt:
-            fn = self.encrypt
+            if dataset is None or column is None:
+                raise ValueError("encrypt binds its tokens to a dataset and a column: name both")
+            bound_dataset, bound_column = dataset, column
+
+            def fn(v: Any) -> Any:
+                return self.encrypt(v, dataset=bound_dataset, column=bound_column)
+
         elif action is ObligationAction.redact:
             if pii_type == FREE_TEXT:
                 fn = self.scrub
@@ -291,6 +333,13 @@ def _memo(fn: Callable[[Any], Any]) -> Callable[[Any], Any]:
             return fn(value)
 
     return call
+
+
+def _token_parts(token: str, prefix: str) -> tuple[str, str]:
+    key_id, _, payload = token[len(prefix) :].partition("_")
+    if not key_id or not payload:
+        raise TokenError(f"not an encryption token ({prefix}<key id>_<data>)")
+    return key_id, payload
 
 
 @lru_cache(maxsize=64)

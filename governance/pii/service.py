@@ -8,45 +8,15 @@ import logging
 import threading
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
-from pathlib import Path
 from typing import Any
 
-from governance.config import Environment, Settings
+from governance.config import Settings
 from governance.errors import FieldProblem, InvalidInput, PayloadTooLarge, Unavailable
 from governance.pii.analyzer import Finding, PiiAnalyzer, PiiUnavailable
-from governance.pii.keyring import KeyRing, KeyRingError
+from governance.pii.keyring import KeyRing, KeyRingError, keyring_from_settings
 from governance.pii.operators import Protector, TokenError, mask_value
 
 log = logging.getLogger(__name__)
-
-DEV_KEY_FILE = Path("var/pii-keyring.json")
-
-
-def keyring_from_settings(settings: Settings) -> KeyRing:
-    """The ring from ``GOVERNANCE_PII__KEY_RING``, else the key file.
-
-    In development a missing key file is created (0600, under ``var/``, never in the repo); in
-    production a missing ring is an error, so no data is ever protected with a throwaway key.
-    """
-    if settings.pii.key_ring is not None:
-        return KeyRing.from_json(
-            settings.pii.key_ring.get_secret_value(), "GOVERNANCE_PII__KEY_RING"
-        )
-    path = settings.pii.key_file
-    if path is None:
-        if settings.environment is Environment.production:
-            raise KeyRingError(
-                "no key ring: set GOVERNANCE_PII__KEY_FILE (create one with 'governance keys "
-                "rotate --key-file PATH') or GOVERNANCE_PII__KEY_RING"
-            )
-        path = DEV_KEY_FILE
-    if not path.exists() and settings.environment is not Environment.production:
-        ring = KeyRing.generate(str(path))
-        ring.save(path)
-        log.warning("created a development PII key ring at %s (key id %s)", path, ring.active_id)
-        return ring
-    return KeyRing.load(path)
-
 
 # Presidio anonymizer operator types we implement with our key ring instead of request params
 _KEYED = frozenset({"hash", "encrypt", "pseudonymize"})
@@ -80,7 +50,9 @@ class PiiService:
 
     def start(self) -> None:
         if self.settings.pii.preload:
-            threading.Thread(target=self._try_load, name="pii-preload", daemon=True).start()
+            # on the PII worker itself: a request that arrives meanwhile waits for it, and spaCy
+            # is never imported by two threads at once (its Cython modules fail with KeyError)
+            self._pool.submit(self._try_load)
 
     def _try_load(self) -> None:
         with contextlib.suppress(Unavailable):  # reported on use
@@ -166,14 +138,19 @@ class PiiService:
             self._protector = cached
         return cached[1]
 
-    def decrypt_all(self, tokens: Sequence[str]) -> list[str]:
-        """Every token's value, or ``InvalidInput`` naming the first bad one (nothing revealed)."""
+    def decrypt_all(self, tokens: Sequence[tuple[str, str | None]], *, dataset: str) -> list[str]:
+        """Every (token, column)'s value, or ``InvalidInput`` naming the first bad one (nothing
+        is revealed then). Bound tokens open only for the dataset and column they were made
+        for; unbound (legacy) ones only while ``GOVERNANCE_PII__LEGACY_TOKENS`` allows."""
         protector = self.protector()
+        legacy = self.settings.pii.legacy_tokens
         values: list[str] = []
         problems: list[FieldProblem] = []
-        for i, token in enumerate(tokens):
+        for i, (token, column) in enumerate(tokens):
             try:
-                values.append(protector.decrypt(token))
+                values.append(
+                    protector.decrypt(token, dataset=dataset, column=column, legacy=legacy)
+                )
             except TokenError as exc:
                 problems.append(FieldProblem(("body", "tokens", i), str(exc)))
         if problems:
@@ -191,6 +168,8 @@ class PiiService:
         anonymizers: Mapping[str, Mapping[str, Any]],
         *,
         purpose: str | None = None,
+        dataset: str | None = None,
+        column: str | None = None,
     ) -> dict[str, Any]:
         """Presidio's ``AnonymizerEngine.anonymize``; ``hash``, ``encrypt`` and ``pseudonymize``
         use the service's key ring (a ``key`` in the request is refused, never used)."""
@@ -227,8 +206,15 @@ class PiiService:
                         f"{entity}: keys come from the service's key ring, not the request",
                         [FieldProblem((*loc, "key"), "not accepted")],
                     )
+                if kind == "encrypt" and dataset is None:
+                    raise InvalidInput(
+                        f"{entity}: encrypt binds its tokens to a dataset (and a column, "
+                        "'text' by default): give 'dataset' in the request",
+                        [FieldProblem(("body", "dataset"), "required by encrypt")],
+                    )
                 operators[entity] = OperatorConfig(
-                    "custom", {"lambda": _keyed(protector, kind, entity, purpose)}
+                    "custom",
+                    {"lambda": _keyed(protector, kind, entity, purpose, (dataset, column))},
                 )
             elif kind in _PRESIDIO:
                 operators[entity] = OperatorConfig(kind, params)
@@ -276,10 +262,15 @@ class PiiService:
 
 
 def _keyed(
-    protector: Protector, kind: str, entity: str, purpose: str | None
+    protector: Protector,
+    kind: str,
+    entity: str,
+    purpose: str | None,
+    binding: tuple[str | None, str | None],
 ) -> Callable[[str], str]:
     if kind == "hash":
         return lambda v: protector.hash(v, entity) or ""
     if kind == "encrypt":
-        return lambda v: protector.encrypt(v) or ""
+        dataset, column = binding[0] or "", binding[1] or "text"
+        return lambda v: protector.encrypt(v, dataset=dataset, column=column) or ""
     return lambda v: protector.pseudonymize(v, entity, purpose=purpose) or ""

@@ -82,7 +82,9 @@ def start_server(
     tokens = {}
     suffix = uuid.uuid4().hex[:6]
     for role in ("service", "auditor", "steward", "admin"):
-        _, tokens[role] = keys.create(f"{role}-{suffix}", role)
+        # the suite's service key asks about every principal of the shipped policy
+        acts_for = "*" if role in ("service", "admin") else ""
+        _, tokens[role] = keys.create(f"{role}-{suffix}", role, acts_for)
     db.dispose()
     port = free_port()
     env = {
@@ -94,6 +96,7 @@ def start_server(
         "GOVERNANCE_AUDIT__HMAC_KEY": TEST_AUDIT_KEY,
         "GOVERNANCE_LOG_LEVEL": "INFO",
         "GOVERNANCE_PII__KEY_FILE": str(tmp / "pii-keyring.json"),
+        "GOVERNANCE_AUDIT__ANCHOR_PATH": str(tmp / "audit-checkpoints.jsonl"),
         "GOVERNANCE_PII__PRELOAD": "false",  # modules that use PII turn it on
         **(extra_env or {}),
     }

@@ -199,7 +199,7 @@ def test_a_lock_held_elsewhere_fails_closed_within_seconds(live: LiveServer) -> 
                     conn.exec_driver_sql("BEGIN IMMEDIATE")
                 else:
                     conn.exec_driver_sql("BEGIN")
-                    conn.exec_driver_sql("SELECT * FROM audit_head FOR UPDATE")
+                    conn.exec_driver_sql("SELECT * FROM audit_chain FOR UPDATE")
                 started = time.monotonic()
                 response = client.post("/v1/decide", json=DECISION)
                 waited = time.monotonic() - started

@@ -10,6 +10,7 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
+import httpx
 import pytest
 
 from governance.pii.keyring import KeyRing
@@ -189,27 +190,35 @@ def test_anonymize_bad_input(
     assert "0123456789abcdef" not in r.text  # a key sent by mistake is not echoed
 
 
-def encrypt(c: object, value: str) -> str:
+def encrypt(c: object, value: str, dataset: str = "crm/customers", column: str = "iban") -> str:
     body = {
         "text": value,
         "analyzer_results": [
             {"entity_type": "CREDIT_CARD", "start": 0, "end": len(value), "score": 1}
         ],
         "anonymizers": {"DEFAULT": {"type": "encrypt"}},
+        "dataset": dataset,
+        "column": column,
     }
     r = c.post("/v1/pii/anonymize", json=body)  # type: ignore[attr-defined]
     assert r.status_code == 200, r.text
     token: str = r.json()["text"]
-    assert token.startswith("enc_")
+    assert token.startswith("encb_")
     return token
 
 
-def reidentify_body(subject: str, tokens: list[str]) -> dict[str, object]:
+def reidentify_body(
+    subject: str,
+    tokens: list[str],
+    dataset: str = "crm/customers",
+    column: str | None = "iban",
+) -> dict[str, object]:
     return {
         "subject": {"id": subject},
-        "resource": {"dataset": "crm/customers"},
+        "resource": {"dataset": dataset},
         "purpose": "customer_support",
         "context": {"region": "EU"},
+        "column": column,
         "tokens": tokens,
     }
 
@@ -222,7 +231,7 @@ def test_reidentify_is_a_decision_and_is_audited(pii_live: LiveServer) -> None:
         denied = c.post("/v1/pii/reidentify", json=reidentify_body("user:carol", [token]))
         trail = auditor.get("/v1/audit/decisions", params={"limit": 1000}).json()["items"]
     assert allowed.status_code == 200, allowed.text
-    assert allowed.json()["values"] == [{"token": token, "value": card}]
+    assert allowed.json()["values"] == [{"token": token, "column": "iban", "value": card}]
     assert denied.status_code == 403
     assert denied.headers["content-type"] == "application/problem+json"
     assert card not in denied.text
@@ -326,3 +335,107 @@ def test_a_steward_review_changes_decisions_and_reaches_lineage(pii_live: LiveSe
             time.sleep(0.2)
         assert found, got.text
         assert found[0]["source"] == "steward"
+
+
+def test_encrypt_needs_a_dataset_to_bind_to(pii_live: LiveServer) -> None:
+    body = {
+        "text": "4929 1234 5678 9012",
+        "analyzer_results": [{"entity_type": "CREDIT_CARD", "start": 0, "end": 19, "score": 1}],
+        "anonymizers": {"DEFAULT": {"type": "encrypt"}},
+    }
+    with pii_live.client() as c:
+        r = c.post("/v1/pii/anonymize", json=body)
+    assert r.status_code == 422
+    assert "body.dataset" in r.text
+
+
+def test_a_token_lifted_from_another_dataset_does_not_open(pii_live: LiveServer) -> None:
+    """dave may reidentify customer profiles; a token made for payments does not open there."""
+    card = "4929 5555 6666 7777"
+    with pii_live.client() as c:
+        from_payments = encrypt(c, card, dataset="webshop/payments", column="card_number")
+        lifted = c.post(
+            "/v1/pii/reidentify",
+            json=reidentify_body("user:dave", [from_payments], column="card_number"),
+        )
+        other_column = c.post(
+            "/v1/pii/reidentify",
+            json=reidentify_body("user:dave", [encrypt(c, card, column="iban")], column="ssn"),
+        )
+        own = c.post(
+            "/v1/pii/reidentify",
+            json=reidentify_body("user:dave", [encrypt(c, card, column="iban")], column="iban"),
+        )
+    for refused in (lifted, other_column):
+        assert refused.status_code == 422, refused.text
+        assert "another dataset or column" in refused.text
+        assert card not in refused.text
+    assert own.status_code == 200, own.text
+    assert own.json()["values"][0]["value"] == card
+
+
+def test_a_service_key_may_only_act_for_its_principals(pii_live: LiveServer) -> None:
+    """A key bound to service:churn-pipeline cannot claim to be user:dave (who may reidentify),
+    neither to reverse a token nor to ask for a decision."""
+    from governance.callers import ApiKeys
+    from governance.db import create_database
+
+    db = create_database(pii_live.database_url)
+    try:
+        _, token = ApiKeys(db).create("churn-only", "service", "service:churn-pipeline")
+    finally:
+        db.dispose()
+    card = "4929 1111 2222 3333"
+    with pii_live.client() as c:
+        sealed = encrypt(c, card)
+    with httpx.Client(
+        base_url=pii_live.url, headers={"Authorization": f"Bearer {token}"}, timeout=30
+    ) as churn:
+        claimed = churn.post("/v1/pii/reidentify", json=reidentify_body("user:dave", [sealed]))
+        decision = churn.post(
+            "/v1/decide",
+            json={
+                "subject": {"id": "user:dave"},
+                "action": "read",
+                "resource": {"dataset": "crm/customers"},
+                "purpose": "customer_support",
+                "context": {"region": "EU", "channel": "crm"},
+            },
+        )
+        batch = churn.post(
+            "/v1/decide/batch",
+            json={
+                "requests": [
+                    {
+                        "subject": {"id": "service:churn-pipeline"},
+                        "action": "read",
+                        "resource": {"dataset": "crm/customers"},
+                        "purpose": "model_training",
+                        "context": {"region": "EU"},
+                    },
+                    {
+                        "subject": {"id": "user:dave"},
+                        "action": "read",
+                        "resource": {"dataset": "crm/customers"},
+                        "purpose": "customer_support",
+                        "context": {"region": "EU"},
+                    },
+                ]
+            },
+        )
+        own = churn.post(
+            "/v1/decide",
+            json={
+                "subject": {"id": "service:churn-pipeline"},
+                "action": "read",
+                "resource": {"dataset": "crm/customers"},
+                "purpose": "model_training",
+                "context": {"region": "EU", "channel": "crm"},
+            },
+        )
+    for refused in (claimed, decision, batch):
+        assert refused.status_code == 403, refused.text
+        assert "user:dave" in refused.json()["detail"]
+        assert card not in refused.text
+    assert own.status_code == 200
+    assert own.json()["decision"] == "allow"

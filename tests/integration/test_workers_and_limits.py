@@ -39,6 +39,7 @@ def two_workers(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Live
 def cli(server: LiveServer, *args: str) -> subprocess.CompletedProcess[str]:
     env = {
         **os.environ,
+        **server.env,  # the server's key ring and anchor file
         "GOVERNANCE_DATABASE_URL": server.database_url,
         "GOVERNANCE_AUDIT__HMAC_KEY": TEST_AUDIT_KEY,
     }
@@ -51,7 +52,10 @@ def cli(server: LiveServer, *args: str) -> subprocess.CompletedProcess[str]:
     )
 
 
-def test_two_processes_build_one_intact_chain(two_workers: LiveServer) -> None:
+def test_two_processes_keep_the_trail_intact(two_workers: LiveServer) -> None:
+    """Each worker appends to its own chain; the CLI verifies every chain and every
+    checkpoint the workers anchored, and names a tampered record by chain and position."""
+
     def call(_: int) -> str:
         with two_workers.client() as c:
             r = c.post("/v1/decide/batch", json={"requests": [REQUEST] * 5})
@@ -61,17 +65,23 @@ def test_two_processes_build_one_intact_chain(two_workers: LiveServer) -> None:
     with ThreadPoolExecutor(max_workers=16) as pool:
         results = list(pool.map(call, range(120)))
     assert set(results) == {"allow"}
+    anchored = cli(two_workers, "audit", "checkpoint")
+    assert anchored.returncode == 0, anchored.stderr
     verified = cli(two_workers, "audit", "verify")
     assert verified.returncode == 0, verified.stderr
-    assert "600 record(s) verified" in verified.stdout
+    assert "600 record(s) in" in verified.stdout
+    assert "0 record(s) after it" in verified.stdout
     # now tamper with one record directly in the database: the CLI names it
     engine = sa.create_engine(two_workers.database_url)
     with engine.begin() as conn:
         conn.execute(sa.text("UPDATE decision_log SET decision = 'deny' WHERE seq = 123"))
+        chain, position = conn.execute(
+            sa.text("SELECT chain, chain_seq FROM decision_log WHERE seq = 123")
+        ).one()
     engine.dispose()
     broken = cli(two_workers, "audit", "verify")
     assert broken.returncode == 1
-    assert "broken at record 123" in broken.stderr.replace("\n", " ")
+    assert f"broken at {chain}#{position}" in broken.stderr.replace("\n", " ")
 
 
 def test_rate_limits_answer_429(tmp_path: Path) -> None:
@@ -105,7 +115,17 @@ def test_keys_create_prints_the_key_once_and_it_works(tmp_path: Path) -> None:
     url, cleanup = make_database("sqlite", tmp_path)
     server = start_server(tmp_path, url)
     try:
-        made = cli(server, "keys", "create", "--role", "service", "--name", "cli-made")
+        made = cli(
+            server,
+            "keys",
+            "create",
+            "--role",
+            "service",
+            "--name",
+            "cli-made",
+            "--acts-for",
+            "user:alice,service:churn-pipeline",
+        )
         assert made.returncode == 0, made.stderr
         token = made.stdout.strip()
         assert token.startswith("gov_")

@@ -31,8 +31,19 @@ def test_environment_variables(monkeypatch: pytest.MonkeyPatch) -> None:
 
 def test_production_refuses_the_placeholder_audit_key(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("GOVERNANCE_AUDIT__HMAC_KEY", raising=False)
+    monkeypatch.setenv("GOVERNANCE_AUDIT__ANCHOR_PATH", "/mnt/witness/audit-checkpoints.jsonl")
     with pytest.raises(ValidationError, match="GOVERNANCE_AUDIT__HMAC_KEY"):
         Settings(environment=Environment.production)
     monkeypatch.setenv("GOVERNANCE_AUDIT__HMAC_KEY", "a-real-secret-from-the-vault")
     s = Settings(environment=Environment.production)
     assert "a-real-secret" not in repr(s)  # secrets never print
+
+
+def test_production_refuses_to_start_without_an_anchor(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("GOVERNANCE_AUDIT__HMAC_KEY", "a-real-secret-from-the-vault")
+    monkeypatch.delenv("GOVERNANCE_AUDIT__ANCHOR_PATH", raising=False)
+    monkeypatch.delenv("GOVERNANCE_AUDIT__ANCHOR_URL", raising=False)
+    with pytest.raises(ValidationError, match="anchor"):
+        Settings(environment=Environment.production)
+    monkeypatch.setenv("GOVERNANCE_AUDIT__ANCHOR_URL", "https://witness.example/checkpoints")
+    assert Settings(environment=Environment.production).anchor_file() is None

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from typing import Annotated
 
@@ -11,9 +12,11 @@ from starlette.concurrency import run_in_threadpool
 from governance.api.deps import ServicesDep, require
 from governance.api.params import After, Limit, Since, Until
 from governance.api.routing import api_router
-from governance.api.schemas import AuditPageOut, AuditRecordOut, VerificationOut
+from governance.api.schemas import AuditPageOut, AuditRecordOut, CheckpointOut, VerificationOut
 from governance.audit import AuditQuery
+from governance.audit.checkpoints import FileAnchorSink
 from governance.callers import Caller
+from governance.errors import NotFound
 
 router = api_router(prefix="/v1/audit", tags=["audit"])
 Auditor = Annotated[Caller, Depends(require("audit:read"))]
@@ -50,6 +53,8 @@ async def list_decisions(
     items = [
         AuditRecordOut(
             seq=r.seq,
+            chain=r.chain,
+            chain_seq=r.chain_seq,
             decision_id=r.decision_id,
             kind=r.kind,
             recorded_at=r.recorded_at,
@@ -72,11 +77,27 @@ async def list_decisions(
 
 @router.get("/verify", response_model=VerificationOut)
 async def verify(services: ServicesDep, _caller: Auditor) -> VerificationOut:
-    """Recompute the whole hash chain and name the first broken record, if any."""
-    result = await run_in_threadpool(services.audit.verify)
-    return VerificationOut(
-        ok=result.ok,
-        checked=result.checked,
-        first_broken_seq=result.first_broken_seq,
-        problem=result.problem,
-    )
+    """Verify every chain (links, hashes, MACs, heads) and every signed checkpoint in the
+    anchor file: a record edited, deleted or reordered, or a tail cut or wiped since it was
+    anchored, fails and is named."""
+    result = await run_in_threadpool(services.verify_audit)
+    return VerificationOut(**dataclasses.asdict(result))
+
+
+@router.get("/checkpoints/latest", response_model=CheckpointOut)
+async def latest_checkpoint(services: ServicesDep, _caller: Auditor) -> CheckpointOut:
+    """The latest signed checkpoint of the chain heads (verify it with `GET /v1/reports/keys`)."""
+    latest = services.checkpointer.last
+    if latest is None:
+        stored = await run_in_threadpool(
+            lambda: [
+                c
+                for sink in services.checkpointer.sinks
+                if isinstance(sink, FileAnchorSink)
+                for c in sink.read()
+            ]
+        )
+        latest = stored[-1].checkpoint if stored else None
+    if latest is None:
+        raise NotFound("no checkpoint has been anchored yet")
+    return CheckpointOut.model_validate(latest)

@@ -6,7 +6,7 @@ from typing import Annotated
 
 from fastapi import Depends
 
-from governance.api.deps import ServicesDep, require
+from governance.api.deps import ServicesDep, require, require_principals
 from governance.api.routing import api_router
 from governance.api.schemas import BatchIn, BatchOut, DecisionOut
 from governance.callers import Caller
@@ -40,6 +40,7 @@ async def decide(body: AccessRequest, services: ServicesDep, caller: Decider) ->
     decision is recorded in the audit trail before this answers. Any doubt denies: a missing
     attribute, an unknown subject or an internal error answer `deny` with the reason.
     """
+    require_principals(caller, [body.subject.id])
     [recorded] = await services.decisions.decide_many_async([body], caller.name)
     return _out(recorded)
 
@@ -53,5 +54,6 @@ async def decide_batch(body: BatchIn, services: ServicesDep, caller: Decider) ->
             f"a batch holds at most {limit} requests, this one has {len(body.requests)}",
             [FieldProblem(("body", "requests"), f"at most {limit} items")],
         )
+    require_principals(caller, {r.subject.id for r in body.requests})
     recorded = await services.decisions.decide_many_async(body.requests, caller.name)
     return BatchOut(decisions=[_out(r) for r in recorded])

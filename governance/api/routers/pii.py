@@ -17,11 +17,11 @@ from fastapi import Depends, Query
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.concurrency import run_in_threadpool
 
-from governance.api.deps import ServicesDep, require
+from governance.api.deps import ServicesDep, require, require_principals
 from governance.api.routing import api_router
 from governance.callers import Caller
 from governance.errors import AccessDenied, NotFound
-from governance.pdp.decision import DATASET_RE, AccessRequest, ResourceRef, SubjectRef
+from governance.pdp.decision import DATASET_RE, NAME_RE, AccessRequest, ResourceRef, SubjectRef
 from governance.pii.classifications import ClassificationStore
 from governance.pii.service import PiiService
 
@@ -98,7 +98,8 @@ class AnalyzerResultIn(BaseModel):
 
 
 class AnonymizeIn(BaseModel):
-    """Presidio anonymizer's request, plus ``purpose`` (the pseudonym domain of tokens)."""
+    """Presidio anonymizer's request, plus ``purpose`` (the pseudonym domain of tokens) and,
+    for ``encrypt``, the ``dataset`` and ``column`` its tokens are bound to."""
 
     model_config = ConfigDict(extra="ignore")
 
@@ -106,6 +107,8 @@ class AnonymizeIn(BaseModel):
     analyzer_results: list[AnalyzerResultIn] = Field(default_factory=list, max_length=10_000)
     anonymizers: dict[str, dict[str, Any]] = Field(default_factory=dict, max_length=100)
     purpose: str | None = Field(None, max_length=100)
+    dataset: str | None = Field(None, max_length=500, pattern=DATASET_RE.pattern)
+    column: str | None = Field(None, min_length=1, max_length=300)
 
 
 class AnonymizedItem(BaseModel):
@@ -137,23 +140,48 @@ async def anonymize(body: AnonymizeIn, pii: PiiDep, caller: Anonymizer) -> Anony
             [r.model_dump() for r in body.analyzer_results],
             body.anonymizers,
             purpose=body.purpose,
+            dataset=body.dataset,
+            column=body.column,
         )
     )
     return AnonymizeOut.model_validate(out)
 
 
+class TokenRef(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    token: str = Field(min_length=1, max_length=4096)
+    column: str | None = Field(
+        None, min_length=1, max_length=300, description="The column the token came from."
+    )
+
+
 class ReidentifyIn(BaseModel):
+    """Tokens to reverse, for `subject`, on `resource.dataset`, for `purpose`. A token opens
+    only for the dataset and column it was made for: give the column once (`column`) or per
+    token (`{"token": …, "column": …}`)."""
+
     model_config = ConfigDict(extra="forbid")
 
     subject: SubjectRef
     resource: ResourceRef
-    purpose: str = Field(min_length=1, max_length=100)
+    purpose: str = Field(min_length=1, max_length=100, pattern=NAME_RE.pattern)
     context: dict[str, Any] = Field(default_factory=dict)
-    tokens: list[str] = Field(min_length=1, max_length=1000)
+    column: str | None = Field(
+        None, min_length=1, max_length=300, description="The column of every plain token."
+    )
+    tokens: list[str | TokenRef] = Field(min_length=1, max_length=1000)
+
+    def pairs(self) -> list[tuple[str, str | None]]:
+        return [
+            (t, self.column) if isinstance(t, str) else (t.token, t.column or self.column)
+            for t in self.tokens
+        ]
 
 
 class Reidentified(BaseModel):
     token: str
+    column: str | None
     value: str
 
 
@@ -168,14 +196,20 @@ async def reidentify(
     body: ReidentifyIn, services: ServicesDep, pii: PiiDep, caller: Reidentifier
 ) -> ReidentifyOut:
     """Reverse `encrypt` tokens, if policy lets `subject` do action `reidentify` on the dataset
-    for the purpose. The decision, allow or deny, is in the audit trail with the tokens (never
-    the values); a deny is a 403 naming the decision."""
+    for the purpose. The caller's key must be bound to act for `subject`. The decision, allow or
+    deny, is in the audit trail with the tokens (never the values); a deny is a 403 naming the
+    decision. Tokens made for another dataset or column do not open (422)."""
+    require_principals(caller, [body.subject.id])
+    pairs = body.pairs()
+    columns = sorted({c for _, c in pairs if c is not None})
     request = AccessRequest(
         subject=body.subject,
         action="reidentify",
-        resource=body.resource,
+        resource=body.resource
+        if body.resource.columns is not None or not columns
+        else body.resource.model_copy(update={"columns": columns}),
         purpose=body.purpose,
-        context={**body.context, "reidentify": {"tokens": body.tokens}},
+        context={**body.context, "reidentify": {"tokens": [t for t, _ in pairs]}},
     )
     [recorded] = await services.decisions.decide_many_async([request], caller.name)
     decision = recorded.decision
@@ -183,11 +217,16 @@ async def reidentify(
         raise AccessDenied(
             f"reidentification denied: {decision.reason} (decision {recorded.decision_id})"
         )
-    values = await asyncio.wrap_future(pii.submit(pii.decrypt_all, body.tokens))
+    values = await asyncio.wrap_future(
+        pii.submit(pii.decrypt_all, pairs, dataset=body.resource.dataset)
+    )
     return ReidentifyOut(
         decision_id=recorded.decision_id,
         policy_version=decision.policy_version,
-        values=[Reidentified(token=t, value=v) for t, v in zip(body.tokens, values, strict=True)],
+        values=[
+            Reidentified(token=t, column=c, value=v)
+            for (t, c), v in zip(pairs, values, strict=True)
+        ],
     )
 
 

@@ -184,8 +184,10 @@ def test_rows_and_frames_give_the_same_answer(
         if present
     ]
     decision = allow(obligations)
-    from_rows = apply_to_rows(rows, decision, protector, purpose="p")
-    frame = apply_to_frame(pd.DataFrame(rows, dtype=object), decision, protector, purpose="p")
+    from_rows = apply_to_rows(rows, decision, protector, purpose="p", dataset="ns/t")
+    frame = apply_to_frame(
+        pd.DataFrame(rows, dtype=object), decision, protector, purpose="p", dataset="ns/t"
+    )
     shown = {o["column"] for o in obligations if o["action"] != "drop"}
     expected_columns = [c for c in rows[0] if c in shown]  # in the data's order
     assert list(frame.columns) == expected_columns
@@ -214,3 +216,15 @@ def test_frame_and_rows_agree_with_repeats_and_missing_values(
         assert got == want
     assert frame["mystery"].isna().tolist() == [False, True] * 3 + [False]
     assert frame["full_name"].iloc[0] == frame["full_name"].iloc[2] != frame["full_name"].iloc[1]
+
+
+def test_an_encrypting_decision_needs_the_dataset(protector: Protector) -> None:
+    """Tokens are bound to where they come from: without it, nothing is returned."""
+    decision = allow([{"column": "email", "pii_type": "EMAIL_ADDRESS", "action": "encrypt"}])
+    with pytest.raises(InvalidInput, match="dataset"):
+        apply_to_rows(CUSTOMERS, decision, protector, purpose="x")
+    rows = apply_to_rows(CUSTOMERS, decision, protector, purpose="x", dataset="crm/customers")
+    token = rows[0]["email"]
+    assert (
+        protector.decrypt(token, dataset="crm/customers", column="email") == CUSTOMERS[0]["email"]
+    )

@@ -19,6 +19,8 @@ from governance.pii.keyring import KeyRing, KeyRingError
 from governance.pii.operators import Protector, TokenError, canonical, mask_value
 
 ROOT = Path(__file__).resolve().parents[3]
+AT = {"dataset": "crm/customers", "column": "email"}
+"""Where the tokens of these tests come from: encryption tokens are bound to it."""
 
 
 @pytest.fixture(scope="module")
@@ -34,16 +36,16 @@ def protector(ring: KeyRing) -> Protector:
 @settings(max_examples=300)
 @given(value=st.text())
 def test_encrypt_then_decrypt_gives_the_original(protector: Protector, value: str) -> None:
-    token = protector.encrypt(value)
+    token = protector.encrypt(value, **AT)
     assert token is not None
-    assert token.startswith(f"enc_{protector.ring.active_id}_")
-    assert protector.decrypt(token) == value
+    assert token.startswith(f"encb_{protector.ring.active_id}_")
+    assert protector.decrypt(token, **AT) == value
 
 
 @settings(max_examples=200)
 @given(value=st.text(min_size=1))
 def test_tokens_are_deterministic(protector: Protector, value: str) -> None:
-    assert protector.encrypt(value) == protector.encrypt(value)
+    assert protector.encrypt(value, **AT) == protector.encrypt(value, **AT)
     assert protector.pseudonymize(value, purpose="analytics") == protector.pseudonymize(
         value, purpose="analytics"
     )
@@ -95,20 +97,28 @@ def test_tokens_are_stable_across_restarts(tmp_path: Path) -> None:
         "from governance.pii.operators import Protector\n"
         "p = Protector(KeyRing.load(Path(sys.argv[1])))\n"
         "values = json.loads(sys.argv[2])\n"
-        "print(json.dumps({'enc': [p.encrypt(v) for v in values],"
+        "AT = {'dataset': 'crm/customers', 'column': 'email'}\n"
+        "print(json.dumps({'enc': [p.encrypt(v, **AT) for v in values],"
         " 'ps': [p.pseudonymize(v, purpose='analytics') for v in values],"
         " 'hash': [p.hash(v) for v in values],"
-        " 'dec': p.decrypt(sys.argv[3])}))\n"
+        " 'dec': p.decrypt(sys.argv[3], **AT)}))\n"
     )
     out = subprocess.run(
-        [sys.executable, "-c", script, str(path), json.dumps(values), here.encrypt(values[2])],
+        [
+            sys.executable,
+            "-c",
+            script,
+            str(path),
+            json.dumps(values),
+            here.encrypt(values[2], **AT),
+        ],
         capture_output=True,
         text=True,
         check=True,
         cwd=ROOT,
     )
     there = json.loads(out.stdout)
-    assert there["enc"] == [here.encrypt(v) for v in values]
+    assert there["enc"] == [here.encrypt(v, **AT) for v in values]
     assert there["ps"] == [here.pseudonymize(v, purpose="analytics") for v in values]
     assert there["hash"] == [here.hash(v) for v in values]
     assert there["dec"] == values[2]
@@ -117,45 +127,48 @@ def test_tokens_are_stable_across_restarts(tmp_path: Path) -> None:
 def test_rotation_new_tokens_new_key_old_tokens_still_reverse(tmp_path: Path) -> None:
     ring = KeyRing.generate()
     old = Protector(ring)
-    old_token = old.encrypt("4111 1111 1111 1111")
+    old_token = old.encrypt("4111 1111 1111 1111", **AT)
     rotated = ring.rotate()
     assert rotated.active_id != ring.active_id
     assert [k.id for k in rotated.keys] == [ring.active_id, rotated.active_id]
     new = Protector(rotated)
-    new_token = new.encrypt("4111 1111 1111 1111")
+    new_token = new.encrypt("4111 1111 1111 1111", **AT)
     assert new_token is not None
-    assert new_token.startswith(f"enc_{rotated.active_id}_")
+    assert new_token.startswith(f"encb_{rotated.active_id}_")
     assert new_token != old_token
     assert old_token is not None
-    assert new.decrypt(old_token) == "4111 1111 1111 1111"
-    assert new.decrypt(new_token) == "4111 1111 1111 1111"
+    assert new.decrypt(old_token, **AT) == "4111 1111 1111 1111"
+    assert new.decrypt(new_token, **AT) == "4111 1111 1111 1111"
     # the old ring cannot read tokens of a key it never had
     with pytest.raises(TokenError, match="does not hold"):
-        old.decrypt(new_token)
+        old.decrypt(new_token, **AT)
     # saved and loaded, the rotated ring keeps both keys
     rotated.save(tmp_path / "k.json")
-    assert Protector(KeyRing.load(tmp_path / "k.json")).decrypt(old_token) == "4111 1111 1111 1111"
+    assert (
+        Protector(KeyRing.load(tmp_path / "k.json")).decrypt(old_token, **AT)
+        == "4111 1111 1111 1111"
+    )
 
 
 @pytest.mark.parametrize(
     "mangle",
     [
         lambda t: t[:-2] + ("A" if t[-2] != "A" else "B") + t[-1],  # a flipped byte
-        lambda t: t.replace("enc_", "enc_x", 1),  # another key id
+        lambda t: t.replace("encb_", "encb_x", 1),  # another key id
         lambda t: t[:20],  # truncated
-        lambda t: "ps_" + t[4:],  # not an encryption token
+        lambda t: "ps_" + t[5:],  # not an encryption token
         lambda t: t + "!!",  # not base64
     ],
 )
 def test_altered_tokens_are_refused(protector: Protector, mangle: object) -> None:
-    token = protector.encrypt("jane@example.com")
+    token = protector.encrypt("jane@example.com", **AT)
     assert token is not None
     with pytest.raises(TokenError):
-        protector.decrypt(mangle(token))  # type: ignore[operator]
+        protector.decrypt(mangle(token), **AT)  # type: ignore[operator]
 
 
 def test_a_token_of_another_ring_with_the_same_key_id_is_refused(ring: KeyRing) -> None:
-    token = Protector(ring).encrypt("x")
+    token = Protector(ring).encrypt("x", **AT)
     other_key = KeyRing.generate()
     impostor = KeyRing(
         ring.active_id,
@@ -167,7 +180,7 @@ def test_a_token_of_another_ring_with_the_same_key_id_is_refused(ring: KeyRing) 
     )
     assert token is not None
     with pytest.raises(TokenError, match="altered"):
-        Protector(impostor).decrypt(token)
+        Protector(impostor).decrypt(token, **AT)
 
 
 def test_key_material_never_shows(tmp_path: Path, ring: KeyRing) -> None:
@@ -216,9 +229,9 @@ def test_column_operators(protector: Protector) -> None:
     assert protector.operator(ObligationAction.drop, "PERSON", "analytics")("Jane") is None
     assert protector.operator(ObligationAction.redact, "PERSON", "x")("Jane") == "<PERSON>"
     for action in ObligationAction:
-        assert protector.operator(action, "EMAIL_ADDRESS", "analytics")(None) is None
-    enc = protector.operator(ObligationAction.encrypt, "EMAIL_ADDRESS", "analytics")
-    assert protector.decrypt(enc("a@b.example")) == "a@b.example"
+        assert protector.operator(action, "EMAIL_ADDRESS", "analytics", **AT)(None) is None
+    enc = protector.operator(ObligationAction.encrypt, "EMAIL_ADDRESS", "analytics", **AT)
+    assert protector.decrypt(enc("a@b.example"), **AT) == "a@b.example"
     # a list in a JSON column is not hashable: still transformed
     assert protector.operator(ObligationAction.mask, None, None)(["x"]) == "['*']"
 
@@ -234,7 +247,7 @@ def test_cli_rotate_creates_then_rotates_and_never_prints_material(tmp_path: Pat
     assert first.exit_code == 0, first.output
     ring = KeyRing.load(path)
     assert len(ring.keys) == 1
-    token = Protector(ring).encrypt("jane@example.com")
+    token = Protector(ring).encrypt("jane@example.com", **AT)
     second = runner.invoke(app, ["keys", "rotate", "--key-file", str(path)])
     assert second.exit_code == 0, second.output
     rotated = KeyRing.load(path)
@@ -242,7 +255,7 @@ def test_cli_rotate_creates_then_rotates_and_never_prints_material(tmp_path: Pat
     assert rotated.active_id != ring.active_id
     assert rotated.active_id in second.output
     assert token is not None
-    assert Protector(rotated).decrypt(token) == "jane@example.com"
+    assert Protector(rotated).decrypt(token, **AT) == "jane@example.com"
     listing = runner.invoke(app, ["keys", "ring", "--key-file", str(path)])
     for key in rotated.keys:
         assert key.id in listing.output
@@ -256,3 +269,50 @@ def test_fast_base32_is_rfc4648(mac: bytes) -> None:
     from governance.pii.operators import b32_120
 
     assert b32_120(mac) == base64.b32encode(mac[:15]).decode().lower()
+
+
+# ---- tokens are bound to their dataset and column -------------------------------------------
+
+
+@settings(max_examples=100)
+@given(
+    value=st.text(min_size=1),
+    other=st.sampled_from(
+        [
+            {"dataset": "webshop/orders", "column": "email"},
+            {"dataset": "crm/customers", "column": "phone"},
+            {"dataset": "crm/customers2", "column": "email"},
+        ]
+    ),
+)
+def test_a_token_does_not_open_for_another_dataset_or_column(
+    protector: Protector, value: str, other: dict[str, str]
+) -> None:
+    token = protector.encrypt(value, **AT)
+    assert token is not None
+    with pytest.raises(TokenError, match="another dataset or column"):
+        protector.decrypt(token, **other)
+    assert protector.decrypt(token, **AT) == value
+
+
+def test_a_bound_token_needs_its_column(protector: Protector) -> None:
+    token = protector.encrypt("jane@example.com", **AT)
+    assert token is not None
+    with pytest.raises(TokenError, match="column"):
+        protector.decrypt(token, dataset="crm/customers", column=None)
+
+
+def test_legacy_unbound_tokens_open_only_when_allowed(protector: Protector) -> None:
+    legacy = protector.legacy_encrypt("jane@example.com")
+    assert legacy is not None
+    assert legacy.startswith(f"enc_{protector.ring.active_id}_")
+    with pytest.raises(TokenError, match="rebind"):
+        protector.decrypt(legacy, **AT)
+    assert protector.decrypt(legacy, **AT, legacy=True) == "jane@example.com"
+    # allowed, a legacy token opens for any dataset: that is the hole rebinding closes
+    assert protector.decrypt(legacy, dataset="x/y", column="z", legacy=True) == "jane@example.com"
+
+
+def test_encrypting_a_column_needs_to_know_where(protector: Protector) -> None:
+    with pytest.raises(ValueError, match="dataset and a column"):
+        protector.operator(ObligationAction.encrypt, "EMAIL_ADDRESS", "analytics")
