@@ -1,12 +1,17 @@
-"""The service objects of one process, built by one factory from the settings."""
+"""The composition root: every service object of one process, built from the settings.
+
+The API (``governance.api.app``), the CLI and the demo all build their services here, so the
+wiring exists once. This module sits above the domains (policy decisions, PII, lineage, subject
+rights, reports) and may import any of them; the domains never import it.
+"""
 
 from __future__ import annotations
 
 import json
 import logging
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from governance.audit import AuditLog, Checkpointer, Verification, verify_database
 from governance.audit.checkpoints import AnchorSink, FileAnchorSink, HttpAnchorSink
@@ -21,6 +26,11 @@ from governance.pdp.watcher import PolicyWatcher
 from governance.pii.keyring import keyring_from_settings
 from governance.recorder import DecisionRecorder
 from governance.signing import Signer
+
+if TYPE_CHECKING:
+    from governance.pii.classifications import ClassificationStore
+    from governance.pii.service import PiiService
+    from lineage.service import LineageServices
 
 log = logging.getLogger(__name__)
 
@@ -37,7 +47,13 @@ class Services:
     watcher: PolicyWatcher
     signer: Signer
     checkpointer: Checkpointer
-    extras: dict[str, Any] = field(default_factory=dict)
+    lineage: LineageServices | None = None
+    pii: PiiService | None = None
+    classifications: ClassificationStore | None = None
+
+    def parts(self) -> list[Any]:
+        """The optional services that were built, in start order."""
+        return [p for p in (self.lineage, self.pii, self.classifications) if p is not None]
 
     def verify_audit(self) -> Verification:
         """The whole trail against every checkpoint in the anchor files, with the audit key."""
@@ -53,8 +69,8 @@ class Services:
     def start(self) -> None:
         self.watcher.start()
         self.checkpointer.start()
-        for extra in self.extras.values():
-            starter = getattr(extra, "start", None)
+        for part in self.parts():
+            starter = getattr(part, "start", None)
             if callable(starter):
                 starter()
 
@@ -63,8 +79,8 @@ class Services:
         self.recorder.close()
         self.checkpointer.stop()
         self.audit.release()
-        for extra in self.extras.values():
-            closer = getattr(extra, "close", None)
+        for part in reversed(self.parts()):
+            closer = getattr(part, "close", None)
             if callable(closer):
                 closer()
         self.db.dispose()
@@ -141,3 +157,25 @@ def build_services(settings: Settings, db: Database | None = None) -> Services:
         checkpointer=checkpointer,
         watcher=PolicyWatcher(pdp, settings.policy_reload_seconds, settings.policy_settle_seconds),
     )
+
+
+def build_all(settings: Settings) -> Services:
+    """The core services plus lineage (the store the settings name), PII and classifications."""
+    from governance.pii.classifications import ClassificationStore
+    from governance.pii.service import PiiService
+    from lineage.service import build_lineage
+
+    services = build_services(settings)
+    services.lineage = build_lineage(settings, services.db, services.recorder)
+    pdp = services.pdp
+    services.pii = PiiService(settings, domains=lambda: pdp.bundle.pseudonym_domains())
+    recorder = services.recorder
+    classifications = ClassificationStore(
+        services.db,
+        events=lambda events: recorder.submit([], events, "classification").result(timeout=30),
+        poll_seconds=settings.policy_reload_seconds,
+    )
+    pdp.use_classifications(classifications.confirmed)
+    classifications.on_change(pdp.invalidate)
+    services.classifications = classifications
+    return services

@@ -15,7 +15,7 @@ from governance.api.routers import admin, audit, decisions, lineage, pii
 from governance.api.routing import document_problems
 from governance.config import Settings, get_settings
 from governance.runtime import tune_gc
-from governance.services import Services, build_services
+from governance.services import Services, build_all
 
 DESCRIPTION = """
 Policy decisions, PII protection and lineage for AI pipelines.
@@ -26,28 +26,6 @@ obligations; every decision lands in a tamper-evident audit trail. Every endpoin
 """
 
 ServiceFactory = Callable[[Settings], Services]
-
-
-def build_all(settings: Settings) -> Services:
-    """The core services plus the lineage graph (the store the settings name)."""
-    from governance.pii.classifications import ClassificationStore
-    from governance.pii.service import PiiService
-    from lineage.service import build_lineage
-
-    services = build_services(settings)
-    services.extras["lineage"] = build_lineage(settings, services.db, services.recorder)
-    pdp = services.pdp
-    services.extras["pii"] = PiiService(settings, domains=lambda: pdp.bundle.pseudonym_domains())
-    recorder = services.recorder
-    classifications = ClassificationStore(
-        services.db,
-        events=lambda events: recorder.submit([], events, "classification").result(timeout=30),
-        poll_seconds=settings.policy_reload_seconds,
-    )
-    pdp.use_classifications(classifications.confirmed)
-    classifications.on_change(pdp.invalidate)
-    services.extras["classifications"] = classifications
-    return services
 
 
 def create_app(

@@ -12,8 +12,11 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from starlette.concurrency import run_in_threadpool
 
 from governance.callers import Caller
-from governance.errors import AccessDenied, MalformedInput, Unauthenticated
+from governance.errors import AccessDenied, MalformedInput, NotFound, Unauthenticated
+from governance.pii.classifications import ClassificationStore
+from governance.pii.service import PiiService
 from governance.services import Services
+from lineage.service import LineageServices
 
 _ACCESS_DIR = Path(__file__).resolve().parent / "access"
 _bearer = HTTPBearer(auto_error=False, description="An API key from `governance keys create`.")
@@ -43,6 +46,29 @@ async def get_services(request: Request) -> Services:
 
 
 ServicesDep = Annotated[Services, Depends(get_services)]
+
+
+def _lineage(services: ServicesDep) -> LineageServices:
+    if services.lineage is None:
+        raise NotFound("lineage is not enabled in this service")
+    return services.lineage
+
+
+def _pii(services: ServicesDep) -> PiiService:
+    if services.pii is None:
+        raise NotFound("PII protection is not enabled in this service")
+    return services.pii
+
+
+def _classifications(services: ServicesDep) -> ClassificationStore:
+    if services.classifications is None:
+        raise NotFound("classifications are not enabled in this service")
+    return services.classifications
+
+
+LineageDep = Annotated["LineageServices", Depends(_lineage)]
+PiiDep = Annotated["PiiService", Depends(_pii)]
+ClassificationsDep = Annotated["ClassificationStore", Depends(_classifications)]
 
 
 async def authenticate(

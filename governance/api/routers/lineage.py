@@ -12,7 +12,7 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.concurrency import run_in_threadpool
 
-from governance.api.deps import ServicesDep, require
+from governance.api.deps import LineageDep, ServicesDep, require
 from governance.api.params import Depth, Limit, Offset
 from governance.api.routing import api_router
 from governance.callers import Caller
@@ -21,23 +21,12 @@ from governance.services import Services
 from governance.timestamps import UtcDatetime
 from lineage.events import field_key
 from lineage.queries import iso, parse_node_id
-from lineage.service import LineageServices
 
 log = logging.getLogger(__name__)
 router = api_router(tags=["lineage"])
 Writer = Annotated[Caller, Depends(require("lineage:write"))]
 Reader = Annotated[Caller, Depends(require("lineage:read"))]
 Classifier = Annotated[Caller, Depends(require("pii:classify"))]
-
-
-def lineage_of(services: ServicesDep) -> LineageServices:
-    found = services.extras.get("lineage")
-    if not isinstance(found, LineageServices):
-        raise NotFound("lineage is not enabled in this service")
-    return found
-
-
-LineageDep = Annotated[LineageServices, Depends(lineage_of)]
 
 
 # ---- ingest ------------------------------------------------------------------------------------
@@ -53,10 +42,10 @@ async def _body(request: Request, limit: int) -> Any:
 async def _note_classifications(services: Services, events: list[Any]) -> None:
     """Producers' ``governance_classification`` facets become suggestions for stewards (source
     ``lineage``). The events are durable already: a failure here is logged, not answered."""
-    from governance.pii.classifications import ClassificationStore, producer_claims
+    from governance.pii.classifications import producer_claims
 
-    store = services.extras.get("classifications")
-    if not isinstance(store, ClassificationStore):
+    store = services.classifications
+    if store is None:
         return
     try:
         claims = producer_claims(events)

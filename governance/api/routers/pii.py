@@ -17,13 +17,17 @@ from fastapi import Depends, Query
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.concurrency import run_in_threadpool
 
-from governance.api.deps import ServicesDep, require, require_principals
+from governance.api.deps import (
+    ClassificationsDep,
+    PiiDep,
+    ServicesDep,
+    require,
+    require_principals,
+)
 from governance.api.routing import api_router
 from governance.callers import Caller
-from governance.errors import AccessDenied, NotFound
+from governance.errors import AccessDenied
 from governance.pdp.decision import DATASET_RE, NAME_RE, AccessRequest, ResourceRef, SubjectRef
-from governance.pii.classifications import ClassificationStore
-from governance.pii.service import PiiService
 
 router = api_router(prefix="/v1/pii", tags=["pii"])
 Analyzer = Annotated[Caller, Depends(require("pii:analyze"))]
@@ -31,16 +35,6 @@ Anonymizer = Annotated[Caller, Depends(require("pii:anonymize"))]
 Reidentifier = Annotated[Caller, Depends(require("pii:reidentify"))]
 Steward = Annotated[Caller, Depends(require("pii:classify"))]
 ClassificationReader = Annotated[Caller, Depends(require("pii:read"))]
-
-
-def pii_of(services: ServicesDep) -> PiiService:
-    found = services.extras.get("pii")
-    if not isinstance(found, PiiService):
-        raise NotFound("PII protection is not enabled in this service")
-    return found
-
-
-PiiDep = Annotated[PiiService, Depends(pii_of)]
 
 
 class AnalyzeIn(BaseModel):
@@ -231,16 +225,6 @@ async def reidentify(
 
 
 # ---- classifications ---------------------------------------------------------------------------
-
-
-def classifications_of(services: ServicesDep) -> ClassificationStore:
-    found = services.extras.get("classifications")
-    if not isinstance(found, ClassificationStore):
-        raise NotFound("classifications are not enabled in this service")
-    return found
-
-
-ClassificationsDep = Annotated[ClassificationStore, Depends(classifications_of)]
 
 
 class ClassificationOut(BaseModel):

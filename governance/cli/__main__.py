@@ -1,0 +1,5 @@
+"""``python -m governance.cli``."""
+
+from governance.cli import app
+
+app()
