@@ -23,6 +23,7 @@ from adapters.client import Decider
 from governance.errors import AccessDenied, InvalidInput
 from governance.pdp.decision import (
     COMPARISONS,
+    SUBJECT_OPS,
     Decision,
     ObligationAction,
     RowCondition,
@@ -126,6 +127,8 @@ def governed_select(
         return GovernedResult([], decision, "", 0)
     query = sa.select(*selected)
     for c in conditions:
+        if c.op in SUBJECT_OPS:
+            continue  # keyed consent lists are judged in Python below (the database has no key)
         query = query.where(_condition(reflected.c[c.column], c))
     for column in order_by:
         query = query.order_by(reflected.c[column])

@@ -14,12 +14,12 @@ import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Protocol
 
 from governance import __version__
 from governance.audit import AuditEntry
-from governance.errors import Unavailable
-from governance.pdp.decision import AccessRequest, Decision
+from governance.errors import InvalidInput, Unavailable
+from governance.pdp.decision import AccessRequest, Decision, Effect
 from governance.pdp.engine import PolicyDecisionPoint
 from governance.recorder import DecisionRecorder
 from governance.timestamps import iso
@@ -107,6 +107,23 @@ def _unrecorded(exc: BaseException) -> Unavailable:
     )
 
 
+class GateOutcome(Protocol):
+    @property
+    def decision(self) -> Decision: ...
+
+    @property
+    def records(self) -> tuple[int, ...]: ...
+
+
+class DecisionGate(Protocol):
+    """A question asked after the policy allowed (consent and opt-outs): it may turn the allow
+    into a deny or narrow it with a row filter, never the other way round."""
+
+    def applies(self, request: AccessRequest) -> bool: ...
+
+    def apply(self, request: AccessRequest, decision: Decision, *, by: str = "") -> GateOutcome: ...
+
+
 class DecisionService:
     def __init__(
         self,
@@ -114,10 +131,47 @@ class DecisionService:
         recorder: DecisionRecorder,
         *,
         record_lineage: bool = True,
+        gate: DecisionGate | None = None,
     ) -> None:
         self._pdp = pdp
         self._recorder = recorder
         self._record_lineage = record_lineage
+        self._gate = gate
+
+    def use_gate(self, gate: DecisionGate | None) -> None:
+        self._gate = gate
+
+    def needs_io(self, requests: Sequence[AccessRequest]) -> bool:
+        """Will deciding these read the database (consent), so belong off the event loop?"""
+        gate = self._gate
+        return gate is not None and any(gate.applies(r) for r in requests)
+
+    def _gated(
+        self, request: AccessRequest, decision: Decision, caller: str
+    ) -> tuple[Decision, tuple[int, ...]]:
+        gate = self._gate
+        if gate is None or not decision.allowed or not gate.applies(request):
+            return decision, ()
+        try:
+            outcome = gate.apply(request, decision, by=caller)
+        except InvalidInput:
+            raise
+        except Exception as exc:  # consent unknown: deny
+            log.exception("consent check failed; denying")
+            return (
+                Decision.model_construct(
+                    decision=Effect.deny,
+                    reason=f"denied (fail closed): consent could not be checked "
+                    f"({type(exc).__name__})",
+                    matched_rule=decision.matched_rule,
+                    obligations=[],
+                    row_filter=None,
+                    policy_version=decision.policy_version,
+                    decision_id="",
+                ),
+                (),
+            )
+        return outcome.decision, tuple(outcome.records)
 
     @property
     def pdp(self) -> PolicyDecisionPoint:
@@ -129,7 +183,7 @@ class DecisionService:
         decisions, ids, entries, events = [], [], [], []
         now = datetime.now(UTC)
         for request in requests:
-            decision = self._pdp.decide(request)
+            decision, consent = self._gated(request, self._pdp.decide(request), caller)
             decision_id = str(uuid.uuid4())
             decisions.append(decision)
             ids.append(decision_id)
@@ -152,6 +206,7 @@ class DecisionService:
                         if decision.row_filter
                         else None,
                         "matched_rule": decision.matched_rule,
+                        "consent_records": list(consent),
                     },
                 )
             )
@@ -181,7 +236,11 @@ class DecisionService:
     async def decide_many_async(
         self, requests: Sequence[AccessRequest], caller: str = ""
     ) -> list[RecordedDecision]:
-        decisions, ids, entries, events = self._prepare(requests, caller)
+        if self.needs_io(requests):
+            prepared = await asyncio.to_thread(self._prepare, requests, caller)
+        else:
+            prepared = self._prepare(requests, caller)
+        decisions, ids, entries, events = prepared
         try:
             seqs = await asyncio.wrap_future(self._recorder.submit(entries, events))
         except Exception as exc:

@@ -170,3 +170,81 @@ class ColumnClassification(SQLModel, table=True):
     updated_at: datetime = Field(sa_column=_ts(index=True))
     reviewed_by: str | None = Field(default=None, max_length=200)
     reviewed_at: datetime | None = Field(default=None, sa_column=_ts(nullable=True))
+
+
+class ConsentEvent(SQLModel, table=True):
+    """One consent or opt-out record. History is kept whole: a new record never overwrites an
+    old one; a subject's state for a purpose is their latest record for it.
+
+    ``subject_ref`` is a keyed hash of one identifier (never the identifier itself); a record
+    given with several identifiers is stored once per identifier, sharing ``record_group``.
+    ``purpose`` is a purpose of ``purposes.yaml`` or a CCPA right: ``sale``, ``share``,
+    ``sensitive_limit``.
+    """
+
+    __tablename__ = "consent_event"
+    __table_args__ = (
+        Index("ix_consent_event_subject_purpose", "subject_ref", "purpose", "id"),
+        Index("ix_consent_event_purpose", "purpose", "id"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    record_group: str = Field(max_length=36, index=True)
+    subject_ref: str = Field(max_length=64)
+    identifier_kind: str = Field(max_length=32)
+    purpose: str = Field(max_length=100)
+    status: str = Field(max_length=16, description="granted | withdrawn")
+    source: str = Field(max_length=16, description="api | import | gpc | dsr")
+    recorded_at: datetime = Field(sa_column=_ts())
+    recorded_by: str = Field(default="", max_length=200)
+    evidence: str = Field(default="{}", sa_column=Column(Text, nullable=False))
+
+
+class PrivacyRequest(SQLModel, table=True):
+    """A data subject request (access, erasure, rectification, opt-out, restriction).
+
+    The identifiers are kept sealed (AES-SIV, bound to this table) because the service needs
+    them to search the sources; ``subject_ref`` indexes them. Every status change is also a
+    record in the audit chain.
+    """
+
+    __tablename__ = "privacy_request"
+    __table_args__ = (Index("ix_privacy_request_status_due", "status", "due_at"),)
+
+    id: str = Field(primary_key=True, max_length=36)
+    kind: str = Field(max_length=16)
+    status: str = Field(max_length=16)
+    jurisdiction: str = Field(max_length=8)
+    subject_ref: str = Field(max_length=64, index=True)
+    identifier_kinds: str = Field(max_length=100)
+    identifiers_sealed: str = Field(sa_column=Column(Text, nullable=False))
+    received_at: datetime = Field(sa_column=_ts(index=True))
+    due_at: datetime = Field(sa_column=_ts())
+    updated_at: datetime = Field(sa_column=_ts())
+    completed_at: datetime | None = Field(default=None, sa_column=_ts(nullable=True))
+    opened_by: str = Field(default="", max_length=200)
+    reason: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
+    result_sealed: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
+    plan_digest: str | None = Field(default=None, max_length=64)
+
+
+class ErasureReceipt(SQLModel, table=True):
+    """What one step of an erasure plan did to one dataset, written before and after it ran,
+    so that a run killed halfway is resumed, and the receipts still add up."""
+
+    __tablename__ = "erasure_receipt"
+    __table_args__ = (Index("ux_erasure_receipt_step", "request_id", "step", unique=True),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    request_id: str = Field(max_length=36)
+    step: int
+    dataset: str = Field(max_length=500)
+    action: str = Field(max_length=32, description="delete | pseudonymize | model")
+    status: str = Field(max_length=16, description="started | done | failed | exempt")
+    rows_found: int | None = None
+    rows_erased: int | None = None
+    rows_remaining: int | None = None
+    fields: str = Field(default="[]", sa_column=Column(Text, nullable=False))
+    started_at: datetime = Field(sa_column=_ts())
+    finished_at: datetime | None = Field(default=None, sa_column=_ts(nullable=True))
+    detail: str = Field(default="", sa_column=Column(Text, nullable=False))

@@ -29,7 +29,9 @@ from governance.signing import Signer
 
 if TYPE_CHECKING:
     from governance.pii.classifications import ClassificationStore
+    from governance.pii.keyring import KeyRing
     from governance.pii.service import PiiService
+    from governance.subjects.service import SubjectServices
     from lineage.service import LineageServices
 
 log = logging.getLogger(__name__)
@@ -47,13 +49,16 @@ class Services:
     watcher: PolicyWatcher
     signer: Signer
     checkpointer: Checkpointer
+    ring: KeyRing
     lineage: LineageServices | None = None
     pii: PiiService | None = None
     classifications: ClassificationStore | None = None
+    subjects: SubjectServices | None = None
 
     def parts(self) -> list[Any]:
         """The optional services that were built, in start order."""
-        return [p for p in (self.lineage, self.pii, self.classifications) if p is not None]
+        parts = (self.lineage, self.pii, self.classifications, self.subjects)
+        return [p for p in parts if p is not None]
 
     def verify_audit(self) -> Verification:
         """The whole trail against every checkpoint in the anchor files, with the audit key."""
@@ -128,7 +133,8 @@ def build_services(settings: Settings, db: Database | None = None) -> Services:
         settings.audit.hmac_key.get_secret_value().encode(),
         lease_seconds=settings.audit.chain_lease_seconds,
     )
-    signer = Signer(keyring_from_settings(settings))
+    ring = keyring_from_settings(settings)
+    signer = Signer(ring)
     checkpointer = Checkpointer(
         audit,
         signer,
@@ -155,6 +161,7 @@ def build_services(settings: Settings, db: Database | None = None) -> Services:
         keys=ApiKeys(db, cache_seconds=settings.api.key_cache_seconds),
         signer=signer,
         checkpointer=checkpointer,
+        ring=ring,
         watcher=PolicyWatcher(pdp, settings.policy_reload_seconds, settings.policy_settle_seconds),
     )
 
@@ -178,4 +185,47 @@ def build_all(settings: Settings) -> Services:
     pdp.use_classifications(classifications.confirmed)
     classifications.on_change(pdp.invalidate)
     services.classifications = classifications
+    services.subjects = build_subjects(services)
+    services.decisions.use_gate(services.subjects.gate)
     return services
+
+
+def build_subjects(services: Services) -> SubjectServices:
+    """Consent, privacy requests, the subject index and erasure, over the core services."""
+    from governance.subjects.consent import ConsentGate, ConsentStore
+    from governance.subjects.erasure import Eraser
+    from governance.subjects.identifiers import SubjectKeys
+    from governance.subjects.requests import PrivacyRequests
+    from governance.subjects.search import SourceConnections, SubjectSearch
+    from governance.subjects.service import SubjectServices
+    from lineage.subject_view import StoreSubjectView
+
+    pdp, recorder = services.pdp, services.recorder
+    pii = services.pii
+    assert pii is not None
+
+    def catalog() -> Any:
+        return pdp.bundle.catalog
+
+    def purposes() -> Any:
+        return pdp.bundle.purposes
+
+    keys = SubjectKeys(services.ring, lambda: pdp.bundle.catalog.identifiers)
+    consents = ConsentStore(services.db, keys, purposes)
+    search = SubjectSearch(
+        catalog,
+        pii.protector,
+        SourceConnections(),
+        StoreSubjectView(services.lineage.store) if services.lineage is not None else None,
+    )
+    return SubjectServices(
+        keys=keys,
+        consents=consents,
+        gate=ConsentGate(consents, purposes, catalog),
+        requests=PrivacyRequests(services.db, keys, pii.protector, recorder.record),
+        search=search,
+        eraser=Eraser(services.db, search, catalog),
+        audit=services.audit,
+        catalog=catalog,
+        purposes=purposes,
+    )

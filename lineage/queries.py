@@ -36,7 +36,23 @@ from lineage.store import (
 
 _URI_SAFE_COLON = re.compile(r":(?!//|\d+)")
 MODEL_DATASET_TYPES = frozenset({"MODEL", "ML_MODEL"})
-MODEL_JOB_TYPES = frozenset({"TRAINING", "MODEL_TRAINING", "ML_TRAINING", "MODEL"})
+TRAINING_JOB_TYPES = frozenset({"TRAINING", "MODEL_TRAINING", "ML_TRAINING"})
+SQL_INTEGRATIONS = frozenset({"DBT", "SQL", "HIVE", "SNOWFLAKE", "BIGQUERY", "FLINK"})
+"""Integrations whose ``jobType: MODEL`` means a SQL model (a table), not a trained one."""
+
+
+def is_training_job(job: JobRecord) -> bool:
+    """Does this job train an ML model? Its ``jobType`` says TRAINING (or a variant); or it says
+    MODEL and the integration is not a SQL tool: dbt-ol calls every dbt model ``MODEL``."""
+    kind = (job.job_type or "").upper()
+    if kind in TRAINING_JOB_TYPES:
+        return True
+    if kind != "MODEL":
+        return False
+    integration = str((job.facets.get("jobType") or {}).get("integration") or "").upper()
+    return integration not in SQL_INTEGRATIONS
+
+
 MAX_DEPTH = 100
 
 
@@ -504,7 +520,7 @@ class LineageQueries:
         ] + [
             {"kind": "job", "id": _marquez_id(g), "type": j.job_type}
             for g, j in sorted(jobs.items())
-            if (j.job_type or "").upper() in MODEL_JOB_TYPES
+            if is_training_job(j)
         ]
         return {
             "node": str(node),

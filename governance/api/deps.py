@@ -16,6 +16,7 @@ from governance.errors import AccessDenied, MalformedInput, NotFound, Unauthenti
 from governance.pii.classifications import ClassificationStore
 from governance.pii.service import PiiService
 from governance.services import Services
+from governance.subjects.service import SubjectServices
 from lineage.service import LineageServices
 
 _ACCESS_DIR = Path(__file__).resolve().parent / "access"
@@ -66,7 +67,14 @@ def _classifications(services: ServicesDep) -> ClassificationStore:
     return services.classifications
 
 
+def _subjects(services: ServicesDep) -> SubjectServices:
+    if services.subjects is None:
+        raise NotFound("data subject rights are not enabled in this service")
+    return services.subjects
+
+
 LineageDep = Annotated["LineageServices", Depends(_lineage)]
+SubjectsDep = Annotated["SubjectServices", Depends(_subjects)]
 PiiDep = Annotated["PiiService", Depends(_pii)]
 ClassificationsDep = Annotated["ClassificationStore", Depends(_classifications)]
 

@@ -26,6 +26,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import func, insert, or_, text
+from sqlalchemy import select as sa_select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlmodel import Session, col, select
@@ -379,9 +380,40 @@ class AuditLog:
         with self._db.session() as session:
             return list(session.exec(stmt).all())
 
+    def usage(
+        self, datasets: Sequence[str], *, kind: str = "decision"
+    ) -> list[tuple[str, str, str, str, int, datetime, datetime]]:
+        """Per dataset, purpose, subject and decision: how many records, first and last (one
+        grouped query over the (dataset, recorded_at) index)."""
+        if not datasets:
+            return []
+        t = DecisionRecord.__table__  # type: ignore[attr-defined]
+        stmt = (
+            sa_select(
+                t.c.dataset,
+                t.c.purpose,
+                t.c.subject,
+                t.c.decision,
+                func.count(),
+                func.min(t.c.recorded_at),
+                func.max(t.c.recorded_at),
+            )
+            .where(t.c.dataset.in_(list(datasets)), t.c.kind == kind)
+            .group_by(t.c.dataset, t.c.purpose, t.c.subject, t.c.decision)
+        )
+        with self._db.session() as session:
+            rows = session.execute(stmt).all()
+        return [
+            (d, p, s, e, int(n), _aware(first), _aware(last)) for d, p, s, e, n, first, last in rows
+        ]
+
     def count(self) -> int:
         with self._db.session() as session:
             return int(session.exec(select(func.count()).select_from(DecisionRecord)).one())
+
+
+def _aware(value: datetime) -> datetime:
+    return value if value.tzinfo else value.replace(tzinfo=UTC)
 
 
 def export_row(record: DecisionRecord) -> dict[str, Any]:

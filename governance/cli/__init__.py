@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import typer
 
-from governance.cli import audit, db, keys, lineage, neo4j, pii, policy, serve
+from governance.cli import audit, db, keys, lineage, neo4j, pii, policy, serve, subjects
 
 app = typer.Typer(
     help="Data governance and compliance service.",
@@ -23,6 +23,8 @@ app.add_typer(pii.classify_app, name="classify")
 app.add_typer(pii.pii_app, name="pii")
 app.add_typer(neo4j.app, name="neo4j")
 app.add_typer(lineage.app, name="lineage")
+app.add_typer(subjects.consent_app, name="consent")
+app.add_typer(subjects.dsr_app, name="dsr")
 
 
 def main() -> None:  # pragma: no cover - console entry

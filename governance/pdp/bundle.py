@@ -227,6 +227,7 @@ def analyse_policy_dir(directory: Path, *, fast_path: bool = True) -> PolicyAnal
     if CATALOG in docs:
         catalog, problems = parse_catalog(docs[CATALOG], CATALOG, pii_types)
         findings.extend(problems)
+        findings.extend(_cross_check_catalog(catalog, purposes))
 
     enforcer: casbin.Enforcer | None = None
     try:
@@ -319,6 +320,39 @@ def analyse_policy_dir(directory: Path, *, fast_path: bool = True) -> PolicyAnal
         request_fields=request_fields,
     )
     return PolicyAnalysis(bundle, tuple(sorted(findings)), version)
+
+
+def _cross_check_catalog(catalog: Catalog, purposes: Mapping[str, Purpose]) -> list[Finding]:
+    """What the catalog names from purposes.yaml: legal holds and pseudonym domains."""
+    findings = []
+    domains = {p.domain for p in purposes.values()}
+    for info in catalog.datasets.values():
+        hold = info.legal_hold
+        if hold is not None:
+            purpose = purposes.get(hold)
+            if purpose is None or purpose.lawful_basis != "legal_obligation":
+                findings.append(
+                    Finding(
+                        CATALOG,
+                        info.line,
+                        "error",
+                        f"{info.name}: legal_hold {hold!r} must be a purpose with lawful basis "
+                        "legal_obligation",
+                    )
+                )
+        if info.source is not None:
+            for kind, column in info.source.identifiers.items():
+                if column.domain is not None and column.domain not in domains:
+                    findings.append(
+                        Finding(
+                            CATALOG,
+                            info.line,
+                            "error",
+                            f"{info.name}: identifier {kind} names pseudonym domain "
+                            f"{column.domain!r}, which no purpose uses",
+                        )
+                    )
+    return findings
 
 
 def _rule_lines(rules: list[list[str]], p_lines: list[Any]) -> tuple[int, ...]:

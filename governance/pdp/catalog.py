@@ -1,7 +1,9 @@
-"""The steward's catalog (datasets, columns, PII types) and the purposes of processing."""
+"""The steward's catalog (datasets, columns, PII types, where data lives, how data subjects
+are identified) and the purposes of processing."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -21,6 +23,49 @@ LAWFUL_BASES = frozenset(
 )
 
 
+IDENTIFIER_TRANSFORMS = frozenset({"pseudonymize", "hash", "encrypt"})
+CONNECTION_RE = re.compile(r"^[A-Z_][A-Z0-9_]*$")
+SQL_NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)?$")
+
+
+@dataclass(frozen=True)
+class IdentifierKind:
+    """How data subjects are identified (``customer_id``, ``email``, ``phone``)."""
+
+    name: str
+    pii_type: str
+    pattern: str | None = None
+
+
+DEFAULT_IDENTIFIERS: Mapping[str, IdentifierKind] = {
+    "customer_id": IdentifierKind("customer_id", "CUSTOMER_ID"),
+    "email": IdentifierKind("email", "EMAIL_ADDRESS"),
+    "phone": IdentifierKind("phone", "PHONE_NUMBER"),
+}
+
+
+@dataclass(frozen=True)
+class IdentifierColumn:
+    """A column holding a subject identifier: as is, or transformed (a pseudonym of
+    ``domain``, a keyed hash, or a bound encryption token) as the obligations left it."""
+
+    column: str
+    transform: str | None = None
+    domain: str | None = None
+
+
+@dataclass(frozen=True)
+class SourceSpec:
+    """Where a dataset lives: the NAME of an environment variable holding a SQLAlchemy URL
+    (a password never sits in a policy file), a table, the column that identifies a row, and
+    the columns that identify data subjects."""
+
+    connection: str
+    table: str
+    key: str
+    identifiers: Mapping[str, IdentifierColumn]
+
+
 @dataclass(frozen=True)
 class DatasetInfo:
     name: str
@@ -29,14 +74,25 @@ class DatasetInfo:
     columns: Mapping[str, str]
     line: int = 0
     column_lines: Mapping[str, int] = field(default_factory=dict)
+    source: SourceSpec | None = None
+    legal_hold: str | None = None
+    """A purpose (lawful basis legal_obligation) for which rows must be kept: erasure then
+    pseudonymizes them irreversibly instead of deleting them."""
 
 
 @dataclass(frozen=True)
 class Catalog:
     datasets: Mapping[str, DatasetInfo]
+    identifiers: Mapping[str, IdentifierKind] = field(
+        default_factory=lambda: dict(DEFAULT_IDENTIFIERS)
+    )
 
     def get(self, dataset: str) -> DatasetInfo | None:
         return self.datasets.get(dataset)
+
+    def sources(self) -> dict[str, SourceSpec]:
+        """Datasets that declare where they live."""
+        return {n: d.source for n, d in self.datasets.items() if d.source is not None}
 
 
 @dataclass(frozen=True)
@@ -47,6 +103,7 @@ class Purpose:
     retention_days: int
     ccpa_sale: bool
     line: int = 0
+    ccpa_share: bool = False
     pseudonym_domain: str = ""
     """Purposes sharing a domain get joinable pseudonyms; by default each is its own domain."""
 
@@ -65,6 +122,14 @@ def parse_catalog(
     if not isinstance(doc, dict) or not isinstance(doc.get("datasets", {}), dict):
         findings.append(Finding(display, line_of(doc), "error", "expected a 'datasets:' mapping"))
         return Catalog({}), findings
+    identifiers, problems = _parse_identifiers(
+        (doc.get("subjects") or {}).get("identifiers")
+        if isinstance(doc.get("subjects"), dict)
+        else None,
+        display,
+        pii_types,
+    )
+    findings.extend(problems)
     raw = doc.get("datasets") or {}
     for name, spec in raw.items():
         line = line_of(raw, name)
@@ -91,6 +156,11 @@ def parse_catalog(
                 )
             columns[str(col)] = pii_type
             lines[str(col)] = col_line
+        source = None
+        if spec.get("source") is not None:
+            source, problems = _parse_source(spec["source"], display, str(name), set(identifiers))
+            findings.extend(problems)
+        hold = spec.get("legal_hold")
         datasets[str(name)] = DatasetInfo(
             name=str(name),
             owner=str(spec.get("owner", "")),
@@ -98,8 +168,102 @@ def parse_catalog(
             columns=columns,
             line=line,
             column_lines=lines,
+            source=source,
+            legal_hold=str(hold) if hold else None,
         )
-    return Catalog(datasets), findings
+    return Catalog(datasets, identifiers), findings
+
+
+def _parse_identifiers(
+    node: Any, display: str, pii_types: frozenset[str]
+) -> tuple[dict[str, IdentifierKind], list[Finding]]:
+    findings: list[Finding] = []
+    if node is None:
+        return dict(DEFAULT_IDENTIFIERS), findings
+    if not isinstance(node, dict):
+        findings.append(Finding(display, line_of(node), "error", "'identifiers' must map"))
+        return dict(DEFAULT_IDENTIFIERS), findings
+    out: dict[str, IdentifierKind] = {}
+    for kind, spec in node.items():
+        line = line_of(node, str(kind))
+        if not NAME_RE.match(str(kind)) or not isinstance(spec, dict):
+            findings.append(Finding(display, line, "error", f"identifier {kind!r}: bad entry"))
+            continue
+        pii_type = str(spec.get("pii_type", ""))
+        if pii_type not in pii_types:
+            findings.append(
+                Finding(display, line, "error", f"identifier {kind}: unknown PII type {pii_type!r}")
+            )
+        pattern = spec.get("pattern")
+        if pattern is not None:
+            try:
+                re.compile(str(pattern))
+            except re.error as exc:
+                findings.append(
+                    Finding(display, line, "error", f"identifier {kind}: bad pattern ({exc})")
+                )
+                pattern = None
+        out[str(kind)] = IdentifierKind(str(kind), pii_type, str(pattern) if pattern else None)
+    return out, findings
+
+
+def _parse_source(
+    node: Any, display: str, dataset: str, kinds: set[str]
+) -> tuple[SourceSpec | None, list[Finding]]:
+    findings: list[Finding] = []
+    line = line_of(node)
+
+    def bad(message: str, key: str | None = None) -> None:
+        findings.append(
+            Finding(display, line_of(node, key) if key else line, "error", f"{dataset}: {message}")
+        )
+
+    if not isinstance(node, dict):
+        bad("'source' must be a mapping (connection, table, key, identifiers)")
+        return None, findings
+    connection = str(node.get("connection", ""))
+    if not CONNECTION_RE.match(connection):
+        bad(
+            "source.connection is the NAME of an environment variable holding the URL "
+            "(like RETAIL_DB_URL), never a URL",
+            "connection",
+        )
+    table, key = str(node.get("table", "")), str(node.get("key", ""))
+    if not SQL_NAME_RE.match(table):
+        bad(f"source.table {table!r} is not a table name", "table")
+    if not SQL_NAME_RE.match(key):
+        bad(f"source.key {key!r} is not a column name", "key")
+    raw = node.get("identifiers") or {}
+    identifiers: dict[str, IdentifierColumn] = {}
+    if not isinstance(raw, dict) or not raw:
+        bad("source.identifiers must map identifier kinds to columns", "identifiers")
+        raw = {}
+    for kind, spec in raw.items():
+        if str(kind) not in kinds:
+            bad(f"source.identifiers: unknown identifier kind {kind!r}", "identifiers")
+            continue
+        if isinstance(spec, str):
+            spec = {"column": spec}
+        if not isinstance(spec, dict) or not SQL_NAME_RE.match(str(spec.get("column", ""))):
+            bad(f"source.identifiers.{kind}: expected a column name", "identifiers")
+            continue
+        transform = spec.get("transform")
+        if transform is not None and str(transform) not in IDENTIFIER_TRANSFORMS:
+            bad(
+                f"source.identifiers.{kind}.transform must be one of "
+                f"{', '.join(sorted(IDENTIFIER_TRANSFORMS))}",
+                "identifiers",
+            )
+            transform = None
+        domain = spec.get("pseudonym_domain")
+        identifiers[str(kind)] = IdentifierColumn(
+            str(spec["column"]),
+            str(transform) if transform else None,
+            str(domain) if domain else None,
+        )
+    if findings:
+        return None, findings
+    return SourceSpec(connection, table, key, identifiers), findings
 
 
 def parse_purposes(doc: Any, display: str) -> tuple[dict[str, Purpose], list[Finding]]:
@@ -151,6 +315,7 @@ def parse_purposes(doc: Any, display: str) -> tuple[dict[str, Purpose], list[Fin
             lawful_basis=basis,
             retention_days=retention,
             ccpa_sale=bool(spec.get("ccpa_sale", False)),
+            ccpa_share=bool(spec.get("ccpa_share", False)),
             line=line,
             pseudonym_domain=domain,
         )

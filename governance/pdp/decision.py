@@ -8,7 +8,7 @@ from collections.abc import Callable
 from enum import StrEnum
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 SUBJECT_RE = re.compile(r"^(user|service|role):[A-Za-z0-9_.@\-]+$")
 DATASET_RE = re.compile(r"^[^/\s]+/\S+$")
@@ -84,6 +84,26 @@ class ResourceRef(BaseModel):
         return v
 
 
+class DataSubjectRef(BaseModel):
+    """The one person a request is about (a customer), by any of their identifiers. Consent
+    and opt-outs are checked for them; without it, a whole table's rows are filtered."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    customer_id: str | None = Field(None, max_length=128, examples=["CU10000042"])
+    email: str | None = Field(None, max_length=320, examples=["jane@example.com"])
+    phone: str | None = Field(None, max_length=32, examples=["+44 20 7946 0958"])
+
+    @model_validator(mode="after")
+    def _at_least_one(self) -> DataSubjectRef:
+        if not self.items():
+            raise ValueError("name the data subject by customer_id, email or phone")
+        return self
+
+    def items(self) -> dict[str, str]:
+        return {k: v for k, v in self.model_dump().items() if v is not None}
+
+
 class AccessRequest(BaseModel):
     """May ``subject`` do ``action`` on ``resource`` for ``purpose``, in this ``context``?"""
 
@@ -95,7 +115,14 @@ class AccessRequest(BaseModel):
     purpose: str = Field(min_length=1, max_length=100, pattern=NAME_RE.pattern)
     context: dict[str, Any] = Field(
         default_factory=dict,
-        description="Request attributes (channel, region, consent …), as `r.ctx.*` in rules.",
+        description="Request attributes (channel, region, consent …), as `r.ctx.*` in rules. "
+        "`gpc: true` (or the header `Sec-GPC: 1`) is the Global Privacy Control signal.",
+    )
+    subject_ref: DataSubjectRef | None = Field(
+        None,
+        description="The data subject (customer) the access is about, for consent and "
+        "opt-out checks. Omitted: the access is to many subjects' rows, and an allow comes "
+        "with a row filter that keeps only those whose consent permits the purpose.",
     )
 
     def casbin_context(self) -> dict[str, Any]:
@@ -125,6 +152,13 @@ class RowFilterOp(StrEnum):
     ge = "ge"
     is_null = "is_null"
     not_null = "not_null"
+    subject_in = "subject_in"
+    """The row's subject is in a consent list: ``value`` is ``{"kind", "pii_type", "refs"}``,
+    ``refs`` the first 16 hex digits of keyed subject references (never identifiers)."""
+    subject_not_in = "subject_not_in"
+
+
+SUBJECT_OPS = frozenset({RowFilterOp.subject_in, RowFilterOp.subject_not_in})
 
 
 # the binary comparisons of a row filter, for Python values and SQLAlchemy columns alike

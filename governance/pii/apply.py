@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from governance.errors import AccessDenied, InvalidInput
 from governance.pdp.decision import (
     COMPARISONS,
+    SUBJECT_OPS,
     ColumnObligation,
     Decision,
     ObligationAction,
@@ -51,8 +52,10 @@ def _missing(value: Any) -> bool:
     return value is None or (isinstance(value, float) and math.isnan(value))
 
 
-def _test(condition: RowCondition) -> Callable[[Any], bool]:
+def _test(condition: RowCondition, protector: Protector) -> Callable[[Any], bool]:
     op, want = condition.op, condition.value
+    if op in SUBJECT_OPS:
+        return _subject_test(condition, protector)
     if op is RowFilterOp.is_null:
         return _missing
     if op is RowFilterOp.not_null:
@@ -72,6 +75,25 @@ def _test(condition: RowCondition) -> Callable[[Any], bool]:
             return bool(fn(v, want))
         except TypeError:
             return False
+
+    return check
+
+
+def _subject_test(condition: RowCondition, protector: Protector) -> Callable[[Any], bool]:
+    """Consent filters name subjects by keyed reference: key each row's identifier the same
+    way and look it up. A row whose identifier is missing is kept by neither op (unknown
+    consent is no consent; an unknown subject cannot be shown to have opted out either, and a
+    filter that cannot be judged must not pass rows)."""
+    spec = condition.value if isinstance(condition.value, dict) else {}
+    kind, pii_type = str(spec.get("kind", "")), spec.get("pii_type")
+    refs = frozenset(str(r) for r in spec.get("refs") or ())
+    inside = condition.op is RowFilterOp.subject_in
+
+    def check(v: Any) -> bool:
+        if _missing(v):
+            return False
+        ref = protector.subject_ref(kind, v, pii_type)
+        return ref is not None and ((ref[:16] in refs) is inside)
 
     return check
 
@@ -137,7 +159,7 @@ def apply_to_rows(
     decision = as_decision(decision)
     _allowed(decision)
     conditions = list(decision.row_filter or [])
-    tests = [(c.column, _test(c)) for c in conditions]
+    tests = [(c.column, _test(c, protector)) for c in conditions]
     out: list[dict[str, Any]] = []
     plan: Plan | None = None
     for row in rows:
@@ -165,7 +187,7 @@ def apply_to_frame(
     if conditions:
         keep = None
         for c in conditions:
-            mask = frame[c.column].map(_test(c)).astype(bool)
+            mask = frame[c.column].map(_test(c, protector)).astype(bool)
             keep = mask if keep is None else keep & mask
         frame = frame[keep]
     plan = _plan(

@@ -172,6 +172,18 @@ class KeyRing:
             raise
 
 
+SUBJECT_INDEX_LABEL = "subjects/index"
+
+
+def subject_index_key(ring: KeyRing) -> bytes:
+    """The key of keyed subject references (consents, privacy requests, consent row filters).
+
+    Derived from the OLDEST key of the ring, which rotation never removes: a subject's
+    reference must not change when keys rotate, or their consent records would be lost."""
+    oldest = min(ring.keys, key=lambda k: k.created)
+    return ring.subkey(oldest.id, SUBJECT_INDEX_LABEL)
+
+
 @lru_cache(maxsize=1024)
 def _derive(material: bytes, label: str, length: int) -> bytes:
     return HKDF(

@@ -38,7 +38,7 @@ from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESSIV
 
 from governance.pdp.decision import ObligationAction
-from governance.pii.keyring import KeyRing, KeyRingError
+from governance.pii.keyring import KeyRing, KeyRingError, subject_index_key
 from governance.pii.types import FREE_TEXT
 
 ENCRYPTED_PREFIX = "encb_"
@@ -151,6 +151,7 @@ class Protector:
         self._hash_key = ring.subkey(active, "hash")
         self._siv = AESSIV(ring.subkey(active, "encrypt", 64))
         self._enc_prefix = f"{ENCRYPTED_PREFIX}{active}_"
+        self._subject_key = subject_index_key(ring)
 
     def domain_of(self, purpose: str | None) -> str:
         """The pseudonym domain of a purpose (tokens join only within one domain)."""
@@ -238,6 +239,51 @@ class Protector:
         sealed = self._siv.encrypt(_text(value).encode(), [_SIV_AD, self.ring.active_id.encode()])
         prefix = f"{LEGACY_ENCRYPTED_PREFIX}{self.ring.active_id}_"
         return prefix + base64.urlsafe_b64encode(sealed).rstrip(b"=").decode()
+
+    def candidates(
+        self,
+        value: str,
+        pii_type: str | None,
+        transform: str,
+        *,
+        domain: str | None = None,
+        dataset: str | None = None,
+        column: str | None = None,
+    ) -> list[str]:
+        """What ``value`` looks like after ``transform`` under EVERY key of the ring, old ones
+        too: how a data subject is found in a column that holds their pseudonym, keyed hash
+        or (deterministic) encryption token."""
+        data = canonical(_text(value), pii_type).encode()
+        out: list[str] = []
+        for key in self.ring.keys:
+            if transform == "pseudonymize":
+                subkey = self.ring.subkey(key.id, f"pseudonymize/{domain or 'default'}")
+                mac = hmac.digest(subkey, data, hashlib.sha256)
+                out.append(f"{PSEUDONYM_PREFIX}{key.id}_{b32_120(mac)}")
+            elif transform == "hash":
+                out.append(
+                    hmac.digest(self.ring.subkey(key.id, "hash"), data, hashlib.sha256).hex()
+                )
+            elif transform == "encrypt":
+                if dataset is None or column is None:
+                    raise ValueError("encryption candidates need the dataset and the column")
+                siv = _siv_for(self.ring, key.id)
+                ad = [_SIV_AD_BOUND, key.id.encode(), dataset.encode(), column.encode()]
+                for form in dict.fromkeys([_text(value), data.decode()]):
+                    sealed = siv.encrypt(form.encode(), ad)
+                    body = base64.urlsafe_b64encode(sealed).rstrip(b"=").decode()
+                    out.append(f"{ENCRYPTED_PREFIX}{key.id}_{body}")
+            else:
+                raise ValueError(f"unknown transform {transform!r}")
+        return out
+
+    def subject_ref(self, kind: str, value: Any, pii_type: str | None) -> str | None:
+        """The keyed reference of a subject identifier (``governance.subjects.identifiers``):
+        what consent records and consent row filters name instead of the value itself."""
+        if value is None:
+            return None
+        label = f"{kind}:{canonical(_text(value), pii_type)}"
+        return hmac.digest(self._subject_key, label.encode(), hashlib.sha256).hex()
 
     def scrub(self, text: Any) -> Any:
         """Free text without the PII the analyzer finds (every character, if none is set up)."""

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import Depends
+from fastapi import Depends, Request
 
 from governance.api.deps import ServicesDep, require, require_principals
 from governance.api.routing import api_router
@@ -31,8 +31,18 @@ def _out(recorded: RecordedDecision) -> DecisionOut:
     )
 
 
+def _with_gpc(request: Request, body: AccessRequest) -> AccessRequest:
+    """The Global Privacy Control header is the same signal as ``context.gpc: true``; it is
+    folded into the context, so the audit record shows it was sent."""
+    if request.headers.get("sec-gpc", "").strip() == "1" and body.context.get("gpc") is not True:
+        return body.model_copy(update={"context": {**body.context, "gpc": True}})
+    return body
+
+
 @router.post("/decide", response_model=DecisionOut)
-async def decide(body: AccessRequest, services: ServicesDep, caller: Decider) -> DecisionOut:
+async def decide(
+    request: Request, body: AccessRequest, services: ServicesDep, caller: Decider
+) -> DecisionOut:
     """Decide one access request.
 
     An allow comes with obligations: what the caller must do to each column before it hands
@@ -41,12 +51,15 @@ async def decide(body: AccessRequest, services: ServicesDep, caller: Decider) ->
     attribute, an unknown subject or an internal error answer `deny` with the reason.
     """
     require_principals(caller, [body.subject.id])
+    body = _with_gpc(request, body)
     [recorded] = await services.decisions.decide_many_async([body], caller.name)
     return _out(recorded)
 
 
 @router.post("/decide/batch", response_model=BatchOut)
-async def decide_batch(body: BatchIn, services: ServicesDep, caller: Decider) -> BatchOut:
+async def decide_batch(
+    request: Request, body: BatchIn, services: ServicesDep, caller: Decider
+) -> BatchOut:
     """Decide up to 1,000 requests in one call; the answers come back in request order."""
     limit = services.settings.api.batch_max
     if len(body.requests) > limit:
@@ -55,5 +68,6 @@ async def decide_batch(body: BatchIn, services: ServicesDep, caller: Decider) ->
             [FieldProblem(("body", "requests"), f"at most {limit} items")],
         )
     require_principals(caller, {r.subject.id for r in body.requests})
-    recorded = await services.decisions.decide_many_async(body.requests, caller.name)
+    requests = [_with_gpc(request, r) for r in body.requests]
+    recorded = await services.decisions.decide_many_async(requests, caller.name)
     return BatchOut(decisions=[_out(r) for r in recorded])

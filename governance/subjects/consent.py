@@ -1,0 +1,480 @@
+"""Consent and opt-out records, and what they change in a decision.
+
+Records are append-only (``consent_event``): a subject's state for a purpose is their latest
+record for it. ``purpose`` is a purpose of ``purposes.yaml`` or a CCPA right (``sale``,
+``share``, ``sensitive_limit``). The Global Privacy Control signal (``Sec-GPC: 1`` or
+``context.gpc: true``) is an opt-out of sale and sharing for the subject it is sent for (CCPA
+regulations §7025); it is recorded like any opt-out, with source ``gpc``.
+
+``ConsentGate`` is the one question the decision path asks: for an allowed decision whose
+purpose needs consent (lawful basis ``consent``) or can be a sale or a share (``ccpa_sale``,
+``ccpa_share``), does the data subject's state change the answer? For a single subject
+(``subject_ref``) it is one indexed query; for a whole table it is a row filter naming the
+subjects (by keyed reference) whose rows may be used, built from a cache that is rebuilt only
+when a consent record was added.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import uuid
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import func, insert, select
+
+from governance.db import Database
+from governance.errors import FieldProblem, InvalidInput
+from governance.models import ConsentEvent
+from governance.pdp.catalog import Catalog, Purpose
+from governance.pdp.decision import (
+    AccessRequest,
+    Decision,
+    Effect,
+    RowCondition,
+    RowFilterOp,
+)
+from governance.subjects.identifiers import Identifier, SubjectIdentifiers, SubjectKeys
+from governance.timestamps import iso
+
+TABLE = ConsentEvent.__table__  # type: ignore[attr-defined]
+CCPA_RIGHTS = ("sale", "share", "sensitive_limit")
+GRANTED, WITHDRAWN = "granted", "withdrawn"
+STATUSES = frozenset({GRANTED, WITHDRAWN})
+SOURCES = frozenset({"api", "import", "gpc", "dsr"})
+
+
+@dataclass(frozen=True)
+class ConsentRecord:
+    id: int
+    record_group: str
+    subject_ref: str
+    identifier_kind: str
+    purpose: str
+    status: str
+    source: str
+    recorded_at: datetime
+    recorded_by: str
+    evidence: dict[str, Any]
+
+    def cite(self) -> str:
+        """How a decision's reason names the record."""
+        return (
+            f"consent record {self.id} ({self.status} {iso(self.recorded_at)[:10]}, "
+            f"source {self.source})"
+        )
+
+    def public(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "record_group": self.record_group,
+            "subject_ref": self.subject_ref,
+            "identifier_kind": self.identifier_kind,
+            "purpose": self.purpose,
+            "status": self.status,
+            "source": self.source,
+            "recorded_at": iso(self.recorded_at),
+            "recorded_by": self.recorded_by,
+            "evidence": self.evidence,
+        }
+
+
+def _record(row: Any) -> ConsentRecord:
+    at = row.recorded_at if row.recorded_at.tzinfo else row.recorded_at.replace(tzinfo=UTC)
+    try:
+        evidence = json.loads(row.evidence or "{}")
+    except ValueError:
+        evidence = {}
+    return ConsentRecord(
+        int(row.id),
+        row.record_group,
+        row.subject_ref,
+        row.identifier_kind,
+        row.purpose,
+        row.status,
+        row.source,
+        at,
+        row.recorded_by,
+        evidence,
+    )
+
+
+@dataclass(frozen=True)
+class NewConsent:
+    """One record to store (as the API or an import gives it)."""
+
+    subject: SubjectIdentifiers
+    purpose: str
+    status: str
+    source: str = "api"
+    recorded_at: datetime | None = None
+    evidence: Mapping[str, Any] | None = None
+
+
+class ConsentStore:
+    """Append-only consent records in SQL, keyed by subject reference."""
+
+    def __init__(
+        self,
+        db: Database,
+        keys: SubjectKeys,
+        purposes: Callable[[], Mapping[str, Purpose]],
+    ) -> None:
+        self._db = db
+        self._keys = keys
+        self._purposes = purposes
+        self._listeners: list[Callable[[], None]] = []
+
+    @property
+    def keys(self) -> SubjectKeys:
+        return self._keys
+
+    def on_change(self, listener: Callable[[], None]) -> None:
+        self._listeners.append(listener)
+
+    def purposes(self) -> list[str]:
+        return [*sorted(self._purposes()), *CCPA_RIGHTS]
+
+    def check(self, item: NewConsent, loc: tuple[str | int, ...]) -> list[Identifier]:
+        if item.purpose not in self._purposes() and item.purpose not in CCPA_RIGHTS:
+            raise InvalidInput(
+                f"unknown purpose {item.purpose!r}: a purpose of purposes.yaml or one of "
+                f"{', '.join(CCPA_RIGHTS)}",
+                [FieldProblem((*loc, "purpose"), "unknown purpose")],
+            )
+        if item.status not in STATUSES:
+            raise InvalidInput(
+                "status is granted or withdrawn", [FieldProblem((*loc, "status"), "bad status")]
+            )
+        if item.source not in SOURCES:
+            raise InvalidInput(
+                f"source is one of {', '.join(sorted(SOURCES))}",
+                [FieldProblem((*loc, "source"), "bad source")],
+            )
+        return [
+            self._keys.identifier(kind, value, (*loc, "subject", kind))
+            for kind, value in item.subject.items().items()
+        ]
+
+    def _rows(
+        self, items: Iterable[NewConsent], by: str, loc: tuple[str | int, ...]
+    ) -> list[dict[str, Any]]:
+        now = datetime.now(UTC)
+        rows: list[dict[str, Any]] = []
+        for i, item in enumerate(items):
+            identifiers = self.check(item, (*loc, i) if loc else ("body",))
+            group = str(uuid.uuid4())
+            for identifier in identifiers:
+                rows.append(
+                    {
+                        "record_group": group,
+                        "subject_ref": self._keys.ref(identifier),
+                        "identifier_kind": identifier.kind,
+                        "purpose": item.purpose,
+                        "status": item.status,
+                        "source": item.source,
+                        "recorded_at": item.recorded_at or now,
+                        "recorded_by": by,
+                        "evidence": json.dumps(dict(item.evidence or {}), sort_keys=True),
+                    }
+                )
+        return rows
+
+    def record(self, item: NewConsent, *, by: str) -> list[ConsentRecord]:
+        """Store one record (one row per identifier given); returns them with their ids."""
+        rows = self._rows([item], by, ())
+        with self._db.session() as session:
+            session.execute(insert(TABLE), rows)
+            session.commit()
+            stored = session.execute(
+                select(TABLE).where(TABLE.c.record_group == rows[0]["record_group"])
+            ).all()
+        self._changed()
+        return sorted((_record(r) for r in stored), key=lambda r: r.id)
+
+    def record_many(self, items: Sequence[NewConsent], *, by: str) -> int:
+        """Store many records in one transaction (imports); every item is checked first."""
+        rows = self._rows(items, by, ("rows",))
+        if rows:
+            with self._db.session() as session:
+                session.execute(insert(TABLE), rows)
+                session.commit()
+            self._changed()
+        return len(items)
+
+    def _changed(self) -> None:
+        for listener in self._listeners:
+            listener()
+
+    def history(self, identifier: Identifier) -> list[ConsentRecord]:
+        ref = self._keys.ref(identifier)
+        with self._db.session() as session:
+            rows = session.execute(
+                select(TABLE).where(TABLE.c.subject_ref == ref).order_by(TABLE.c.id)
+            ).all()
+        return [_record(r) for r in rows]
+
+    def latest(self, refs: Sequence[str], purposes: Sequence[str]) -> dict[str, ConsentRecord]:
+        """Per purpose, the newest record of any of ``refs`` (one indexed query)."""
+        if not refs or not purposes:
+            return {}
+        with self._db.session() as session:
+            rows = session.execute(
+                select(TABLE)
+                .where(TABLE.c.subject_ref.in_(list(refs)), TABLE.c.purpose.in_(list(purposes)))
+                .order_by(TABLE.c.id)
+            ).all()
+        out: dict[str, ConsentRecord] = {}
+        for row in rows:
+            out[row.purpose] = _record(row)  # ordered by id: the last one wins
+        return out
+
+    def version(self) -> int:
+        """The newest record's id: the consent lists change exactly when it does."""
+        with self._db.session() as session:
+            return int(session.execute(select(func.coalesce(func.max(TABLE.c.id), 0))).scalar_one())
+
+    def subjects_whose_latest_is(self, purpose: str, status: str) -> set[str]:
+        """Short references (16 hex) of subjects whose latest record for ``purpose`` is
+        ``status``: one pass over that purpose's records, newest last."""
+        latest: dict[str, str] = {}
+        with self._db.session() as session:
+            result = session.execute(
+                select(TABLE.c.subject_ref, TABLE.c.status)
+                .where(TABLE.c.purpose == purpose)
+                .order_by(TABLE.c.id)
+                .execution_options(yield_per=20_000)
+            )
+            for ref, state in result:
+                latest[ref] = state
+        return {ref[:16] for ref, state in latest.items() if state == status}
+
+
+# ---- the decision path -----------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ConsentOutcome:
+    """What consent did to a decision: nothing, a deny, or an extra row filter."""
+
+    decision: Decision
+    records: tuple[int, ...] = ()
+
+
+def gpc_signal(request: AccessRequest) -> bool:
+    return request.context.get("gpc") is True
+
+
+class ConsentGate:
+    """Consent and opt-outs, applied to an allowed decision (denials are left as they are)."""
+
+    def __init__(
+        self,
+        store: ConsentStore,
+        purposes: Callable[[], Mapping[str, Purpose]],
+        catalog: Callable[[], Catalog],
+        *,
+        record_gpc: bool = True,
+    ) -> None:
+        self._store = store
+        self._purposes = purposes
+        self._catalog = catalog
+        self._record_gpc = record_gpc
+        self._lists: dict[tuple[str, str], tuple[int, frozenset[str]]] = {}
+        self._lock = threading.Lock()
+
+    def rights_of(self, purpose: Purpose) -> list[str]:
+        return [r for r, on in (("sale", purpose.ccpa_sale), ("share", purpose.ccpa_share)) if on]
+
+    def applies(self, request: AccessRequest) -> bool:
+        """Cheap: does consent matter for this request's purpose at all?"""
+        purpose = self._purposes().get(request.purpose)
+        if purpose is None:
+            return False
+        return purpose.lawful_basis == "consent" or bool(self.rights_of(purpose))
+
+    def apply(self, request: AccessRequest, decision: Decision, *, by: str = "") -> ConsentOutcome:
+        if not decision.allowed or not self.applies(request):
+            return ConsentOutcome(decision)
+        purpose = self._purposes()[request.purpose]
+        rights = self.rights_of(purpose)
+        gpc = gpc_signal(request)
+        if request.subject_ref is not None:
+            return self._one_subject(request, decision, purpose, rights, gpc, by)
+        if gpc and rights:
+            return ConsentOutcome(
+                _deny(
+                    decision,
+                    f"denied: the request carries the Global Privacy Control signal, an opt-out "
+                    f"of {' and '.join(rights)} (CCPA regulations §7025)",
+                )
+            )
+        return self._many_subjects(request, decision, purpose, rights)
+
+    def _one_subject(
+        self,
+        request: AccessRequest,
+        decision: Decision,
+        purpose: Purpose,
+        rights: list[str],
+        gpc: bool,
+        by: str,
+    ) -> ConsentOutcome:
+        assert request.subject_ref is not None
+        keys = self._store.keys
+        identifiers = [
+            keys.identifier(kind, value, ("body", "subject_ref", kind))
+            for kind, value in request.subject_ref.items().items()
+        ]
+        refs = [keys.ref(i) for i in identifiers]
+        wanted = [request.purpose, *rights] if purpose.lawful_basis == "consent" else rights
+        latest = self._store.latest(refs, wanted)
+        if gpc and rights:
+            if self._record_gpc and any(
+                latest.get(r) is None or latest[r].status != WITHDRAWN for r in rights
+            ):
+                for right in rights:
+                    self._store.record(
+                        NewConsent(
+                            request.subject_ref,
+                            right,
+                            WITHDRAWN,
+                            source="gpc",
+                            evidence={"signal": "Sec-GPC: 1", "purpose": request.purpose},
+                        ),
+                        by=by,
+                    )
+            return ConsentOutcome(
+                _deny(
+                    decision,
+                    f"denied: Global Privacy Control signal for this subject, an opt-out of "
+                    f"{' and '.join(rights)} (CCPA regulations §7025; recorded with source gpc)",
+                )
+            )
+        for right in rights:
+            record = latest.get(right)
+            if record is not None and record.status == WITHDRAWN:
+                return ConsentOutcome(
+                    _deny(
+                        decision,
+                        f"denied: the subject opted out of {right} ({record.cite()})",
+                    ),
+                    (record.id,),
+                )
+        cited: list[int] = []
+        reason = decision.reason
+        if purpose.lawful_basis == "consent":
+            record = latest.get(request.purpose)
+            if record is None:
+                return ConsentOutcome(
+                    _deny(
+                        decision,
+                        f"denied: {request.purpose} needs consent (lawful basis consent) and "
+                        "none is on record for this subject",
+                    )
+                )
+            if record.status != GRANTED:
+                return ConsentOutcome(
+                    _deny(
+                        decision,
+                        f"denied: consent for {request.purpose} withdrawn ({record.cite()})",
+                    ),
+                    (record.id,),
+                )
+            cited.append(record.id)
+            reason = f"{reason}; {record.cite()}"
+        updated = decision.model_copy(update={"reason": reason})
+        return ConsentOutcome(updated, tuple(cited))
+
+    def _many_subjects(
+        self,
+        request: AccessRequest,
+        decision: Decision,
+        purpose: Purpose,
+        rights: list[str],
+    ) -> ConsentOutcome:
+        info = self._catalog().get(request.resource.dataset)
+        located = _subject_column(info, self._store.keys)
+        if located is None:
+            return ConsentOutcome(
+                _deny(
+                    decision,
+                    f"denied (fail closed): {request.purpose} depends on each subject's consent, "
+                    f"and {request.resource.dataset} declares no column that identifies them "
+                    "(catalog.yaml source.identifiers); name the subject with subject_ref",
+                )
+            )
+        column, kind, pii_type = located
+        conditions: list[RowCondition] = []
+        notes: list[str] = []
+        if purpose.lawful_basis == "consent":
+            refs, version = self._list(request.purpose, GRANTED)
+            conditions.append(_membership(RowFilterOp.subject_in, column, kind, pii_type, refs))
+            notes.append(
+                f"rows limited to the {len(refs)} subject(s) whose consent for "
+                f"{request.purpose} is granted (consent list version {version})"
+            )
+        for right in rights:
+            refs, version = self._list(right, WITHDRAWN)
+            conditions.append(_membership(RowFilterOp.subject_not_in, column, kind, pii_type, refs))
+            notes.append(
+                f"rows of the {len(refs)} subject(s) who opted out of {right} excluded "
+                f"(consent list version {version})"
+            )
+        row_filter = [*(decision.row_filter or []), *conditions]
+        reason = f"{decision.reason}; " + "; ".join(notes)
+        return ConsentOutcome(
+            decision.model_copy(update={"row_filter": row_filter, "reason": reason})
+        )
+
+    def _list(self, purpose: str, status: str) -> tuple[frozenset[str], int]:
+        version = self._store.version()
+        with self._lock:
+            cached = self._lists.get((purpose, status))
+            if cached is not None and cached[0] == version:
+                return cached[1], version
+        refs = frozenset(self._store.subjects_whose_latest_is(purpose, status))
+        with self._lock:
+            self._lists[(purpose, status)] = (version, refs)
+        return refs, version
+
+
+def _membership(
+    op: RowFilterOp, column: str, kind: str, pii_type: str, refs: frozenset[str]
+) -> RowCondition:
+    return RowCondition(
+        column=column,
+        op=op,
+        value={"kind": kind, "pii_type": pii_type, "refs": sorted(refs)},
+    )
+
+
+def _subject_column(info: Any, keys: SubjectKeys) -> tuple[str, str, str] | None:
+    """The column of a dataset that holds a subject identifier as is (a pseudonymized one
+    cannot be matched against keyed references)."""
+    if info is None:
+        return None
+    if info.source is not None:
+        for kind, column in info.source.identifiers.items():
+            if column.transform is None and kind in keys.kinds:
+                return column.column, kind, keys.kinds[kind].pii_type
+    for kind, spec in keys.kinds.items():
+        for column, pii_type in info.columns.items():
+            if pii_type == spec.pii_type:
+                return column, kind, pii_type
+    return None
+
+
+def _deny(decision: Decision, reason: str) -> Decision:
+    return Decision.model_construct(
+        decision=Effect.deny,
+        reason=reason,
+        matched_rule=decision.matched_rule,
+        obligations=[],
+        row_filter=None,
+        policy_version=decision.policy_version,
+        decision_id=decision.decision_id,
+    )
