@@ -102,8 +102,12 @@ class Dataset:
 
 
 def transformation(action: str) -> Transformation:
+    """An obligation's action (or ``aggregate``: a count or sum of the field) as OpenLineage's
+    transformation of a column-lineage input."""
     if action == "keep":
         return Transformation(type="DIRECT", subtype="IDENTITY", masking=False)
+    if action == "aggregate":
+        return Transformation(type="DIRECT", subtype="AGGREGATION", masking=False)
     return Transformation(
         type="DIRECT", subtype="TRANSFORMATION", description=action, masking=action in MASKING
     )

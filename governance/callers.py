@@ -155,6 +155,28 @@ class ApiKeys:
             self._cache[cache_key] = (caller, now + self._cache_seconds)
         return caller
 
+    def reissue(self, name: str, role: str, acts_for: str | Sequence[str] = ()) -> str:
+        """A fresh secret for the key named ``name`` (created if missing, un-revoked if it was),
+        with this role and these principals; the old secret stops working at once."""
+        principals = parse_acts_for(acts_for)
+        caller_role = CallerRole(role)
+        secret = secrets.token_urlsafe(32)
+        with self._db.session() as session:
+            row = session.exec(select(ApiKey).where(ApiKey.name == name)).first()
+            if row is None:
+                session.close()
+                return self.create(name, role, principals)[1]
+            row.secret_hash = _digest(secret)
+            row.role = caller_role.value
+            row.acts_for = json.dumps(list(principals))
+            row.revoked_at = None
+            session.add(row)
+            session.commit()
+            key_id = row.id
+        with self._lock:
+            self._cache.clear()
+        return f"{PREFIX}{key_id}_{secret}"
+
     def bind(self, name: str, acts_for: str | Sequence[str]) -> tuple[str, ...]:
         """Set the principals an existing key may act for (replacing what it had)."""
         principals = parse_acts_for(acts_for)

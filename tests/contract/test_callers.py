@@ -54,3 +54,25 @@ def test_names_are_unique_and_roles_known(database: Database) -> None:
         keys.create("dup", "admin")
     with pytest.raises(InvalidInput):
         keys.create("x", "superuser")
+
+
+def test_reissuing_a_key_keeps_one_key_and_retires_the_old_secret(database: Database) -> None:
+    keys = ApiKeys(database, cache_seconds=0)
+    first = keys.reissue("demo-service", "service", "service:churn-pipeline")
+    assert keys.verify(first).acts_for == ("service:churn-pipeline",)
+    second = keys.reissue("demo-service", "service", "user:*")
+    assert [k.name for k in keys.list()] == ["demo-service"]
+    with pytest.raises(Unauthenticated):
+        keys.verify(first)
+    assert keys.verify(second).acts_for == ("user:*",)
+
+
+def test_a_key_acts_only_for_its_principals(database: Database) -> None:
+    keys = ApiKeys(database, cache_seconds=0)
+    _, token = keys.create("svc", "service", "service:churn-*,user:carol")
+    caller = keys.verify(token)
+    assert caller.may_act_for("service:churn-pipeline")
+    assert caller.may_act_for("user:carol")
+    assert not caller.may_act_for("user:dave")
+    _, nobody = keys.create("unbound", "service")
+    assert not keys.verify(nobody).may_act_for("service:churn-pipeline")
