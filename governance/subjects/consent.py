@@ -16,13 +16,14 @@ when a consent record was added.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import threading
 import uuid
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 from sqlalchemy import func, insert, select
 
@@ -41,6 +42,25 @@ from governance.subjects.identifiers import Identifier, SubjectIdentifiers, Subj
 from governance.timestamps import iso
 
 TABLE = ConsentEvent.__table__  # type: ignore[attr-defined]
+_COLUMNS = (
+    "id, record_group, subject_ref, identifier_kind, purpose, status, source, recorded_at, "
+    "recorded_by, evidence"
+)
+
+
+class _Row(NamedTuple):
+    id: int
+    record_group: str
+    subject_ref: str
+    identifier_kind: str
+    purpose: str
+    status: str
+    source: str
+    recorded_at: Any
+    recorded_by: str
+    evidence: str
+
+
 CCPA_RIGHTS = ("sale", "share", "sensitive_limit")
 GRANTED, WITHDRAWN = "granted", "withdrawn"
 STATUSES = frozenset({GRANTED, WITHDRAWN})
@@ -83,7 +103,10 @@ class ConsentRecord:
 
 
 def _record(row: Any) -> ConsentRecord:
-    at = row.recorded_at if row.recorded_at.tzinfo else row.recorded_at.replace(tzinfo=UTC)
+    at = row.recorded_at
+    if isinstance(at, str):  # SQLite through the driver: the text SQLAlchemy stored
+        at = datetime.fromisoformat(at)
+    at = at if at.tzinfo else at.replace(tzinfo=UTC)
     try:
         evidence = json.loads(row.evidence or "{}")
     except ValueError:
@@ -127,6 +150,7 @@ class ConsentStore:
         self._keys = keys
         self._purposes = purposes
         self._listeners: list[Callable[[], None]] = []
+        self._local = threading.local()
 
     @property
     def keys(self) -> SubjectKeys:
@@ -218,19 +242,52 @@ class ConsentStore:
         return [_record(r) for r in rows]
 
     def latest(self, refs: Sequence[str], purposes: Sequence[str]) -> dict[str, ConsentRecord]:
-        """Per purpose, the newest record of any of ``refs`` (one indexed query)."""
-        if not refs or not purposes:
-            return {}
-        with self._db.session() as session:
-            rows = session.execute(
-                select(TABLE)
-                .where(TABLE.c.subject_ref.in_(list(refs)), TABLE.c.purpose.in_(list(purposes)))
-                .order_by(TABLE.c.id)
-            ).all()
+        """Per purpose, the newest record of any of ``refs``.
+
+        One query on the (subject_ref, purpose, id) index: a subject has a handful of records
+        whatever the table's size (bench/consent.py: 1M records). It runs on the decision path,
+        so it goes to the driver directly: SQLAlchemy's statement machinery cost ten times the
+        query itself here (0.4 ms against 30 µs, profiled)."""
         out: dict[str, ConsentRecord] = {}
-        for row in rows:
-            out[row.purpose] = _record(row)  # ordered by id: the last one wins
+        if not refs or not purposes:
+            return out
+        mark = "?" if self._db.dialect == "sqlite" else "%s"
+        sql = (
+            f"SELECT {_COLUMNS} FROM consent_event WHERE subject_ref IN "
+            f"({', '.join([mark] * len(refs))}) AND purpose IN "
+            f"({', '.join([mark] * len(purposes))}) ORDER BY id"
+        )
+        rows = self._query(sql, [*refs, *purposes])
+        newest: dict[str, tuple[Any, ...]] = {}
+        for row in rows:  # ordered by id: the last one wins
+            newest[row[4]] = row
+        for purpose, row in newest.items():
+            out[purpose] = _record(_Row(*row))
         return out
+
+    def _query(self, sql: str, params: list[str]) -> list[tuple[Any, ...]]:
+        """Run a read on this thread's own driver connection (autocommit: it never holds a
+        transaction open), made on first use; a connection that failed is replaced once."""
+        for attempt in (0, 1):
+            connection = getattr(self._local, "connection", None)
+            if connection is None:
+                connection = self._db.engine.raw_connection()
+                if self._db.dialect == "postgresql":
+                    connection.driver_connection.autocommit = True  # type: ignore[union-attr]
+                self._local.connection = connection
+            try:
+                cursor = connection.cursor()
+                cursor.execute(sql, params)
+                rows = list(cursor.fetchall())
+                cursor.close()
+                return rows
+            except Exception:
+                self._local.connection = None
+                with contextlib.suppress(Exception):  # it is being thrown away
+                    connection.invalidate()
+                if attempt:
+                    raise
+        return []
 
     def version(self) -> int:
         """The newest record's id: the consent lists change exactly when it does."""
@@ -284,6 +341,7 @@ class ConsentGate:
         self._catalog = catalog
         self._record_gpc = record_gpc
         self._lists: dict[tuple[str, str], tuple[int, frozenset[str]]] = {}
+        self._conditions: dict[tuple[Any, ...], RowCondition] = {}
         self._lock = threading.Lock()
 
     def rights_of(self, purpose: Purpose) -> list[str]:
@@ -411,17 +469,21 @@ class ConsentGate:
         conditions: list[RowCondition] = []
         notes: list[str] = []
         if purpose.lawful_basis == "consent":
-            refs, version = self._list(request.purpose, GRANTED)
-            conditions.append(_membership(RowFilterOp.subject_in, column, kind, pii_type, refs))
+            condition, count, version = self._condition(
+                RowFilterOp.subject_in, column, kind, pii_type, request.purpose, GRANTED
+            )
+            conditions.append(condition)
             notes.append(
-                f"rows limited to the {len(refs)} subject(s) whose consent for "
+                f"rows limited to the {count} subject(s) whose consent for "
                 f"{request.purpose} is granted (consent list version {version})"
             )
         for right in rights:
-            refs, version = self._list(right, WITHDRAWN)
-            conditions.append(_membership(RowFilterOp.subject_not_in, column, kind, pii_type, refs))
+            condition, count, version = self._condition(
+                RowFilterOp.subject_not_in, column, kind, pii_type, right, WITHDRAWN
+            )
+            conditions.append(condition)
             notes.append(
-                f"rows of the {len(refs)} subject(s) who opted out of {right} excluded "
+                f"rows of the {count} subject(s) who opted out of {right} excluded "
                 f"(consent list version {version})"
             )
         row_filter = [*(decision.row_filter or []), *conditions]
@@ -439,7 +501,23 @@ class ConsentGate:
         refs = frozenset(self._store.subjects_whose_latest_is(purpose, status))
         with self._lock:
             self._lists[(purpose, status)] = (version, refs)
+            self._conditions.clear()
         return refs, version
+
+    def _condition(
+        self, op: RowFilterOp, column: str, kind: str, pii_type: str, purpose: str, status: str
+    ) -> tuple[RowCondition, int, int]:
+        """The row filter condition for a consent list, built once per list version (a list of
+        a million references takes a while to sort and validate)."""
+        refs, version = self._list(purpose, status)
+        key = (op, column, kind, pii_type, purpose, status, version)
+        with self._lock:
+            cached = self._conditions.get(key)
+        if cached is None:
+            cached = _membership(op, column, kind, pii_type, refs)
+            with self._lock:
+                self._conditions[key] = cached
+        return cached, len(refs), version
 
 
 def _membership(

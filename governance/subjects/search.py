@@ -89,6 +89,7 @@ class SourceConnections:
     def __init__(self, environ: Mapping[str, str] | None = None) -> None:
         self._environ = environ
         self._engines: dict[str, sa.Engine] = {}
+        self._tables: dict[tuple[str, str], sa.Table] = {}
         self._lock = threading.Lock()
 
     def engine(self, dataset: str, source: SourceSpec) -> sa.Engine:
@@ -106,11 +107,26 @@ class SourceConnections:
                 self._engines[url] = engine
         return engine
 
+    def table(self, engine: sa.Engine, name: str) -> sa.Table:
+        """The table as the database describes it, reflected once per engine (reflection costs
+        a few milliseconds a table, more than the indexed search itself)."""
+        key = (str(engine.url), name)
+        with self._lock:
+            found = self._tables.get(key)
+        if found is not None:
+            return found
+        schema, _, bare = name.rpartition(".")
+        table = sa.Table(bare, sa.MetaData(), schema=schema or None, autoload_with=engine)
+        with self._lock:
+            self._tables[key] = table
+        return table
+
     def close(self) -> None:
         with self._lock:
             for engine in self._engines.values():
                 engine.dispose()
             self._engines.clear()
+            self._tables.clear()
 
 
 # ---- matching ---------------------------------------------------------------------------------
@@ -138,12 +154,16 @@ def build_match(
     identifiers: Sequence[Identifier],
     raw: Mapping[str, str],
     protector: Protector,
+    connections: SourceConnections | None = None,
 ) -> Match | None:
     """The WHERE clause that finds the subject's rows in ``source`` (bound parameters only),
     or None when the source has no column for any identifier the subject was named by."""
     schema, _, name = source.table.rpartition(".")
     try:
-        table = sa.Table(name, sa.MetaData(), schema=schema or None, autoload_with=engine)
+        if connections is not None:
+            table = connections.table(engine, source.table)
+        else:
+            table = sa.Table(name, sa.MetaData(), schema=schema or None, autoload_with=engine)
     except sa.exc.NoSuchTableError as exc:
         raise InvalidInput(f"{dataset}: table {source.table} does not exist") from exc
     except sa.exc.OperationalError as exc:
@@ -235,7 +255,9 @@ class SubjectSearch:
         if info is None or info.source is None:
             raise InvalidInput(f"{dataset} declares no source (catalog.yaml: source)")
         engine = self._connections.engine(dataset, info.source)
-        match = build_match(engine, dataset, info.source, identifiers, raw, self._protector())
+        match = build_match(
+            engine, dataset, info.source, identifiers, raw, self._protector(), self._connections
+        )
         return (engine, match) if match is not None else None
 
     def search_dataset(
