@@ -146,11 +146,15 @@ def run(url: str, label: str, records: int, samples: int) -> None:
             decision = gate.apply(req, decision).decision
         return decision
 
-    print(f"\n### {label}: {records:,} consent records, {subjects:,} subjects (filled in {filled:.1f} s)\n")
+    print(
+        f"\n### {label}: {records:,} consent records, {subjects:,} subjects (filled in {filled:.1f} s)\n"
+    )
     print("| decision | mean µs | p50 µs | p99 µs |")
     print("|---|---|---|---|")
     known = [request("marketing", customer(rng.randrange(subjects))) for _ in range(samples)]
-    unknown = [request("marketing", customer(subjects + rng.randrange(10**6))) for _ in range(samples)]
+    unknown = [
+        request("marketing", customer(subjects + rng.randrange(10**6))) for _ in range(samples)
+    ]
     # warm up both paths (query plans, statement caches)
     for r in known[:200]:
         decide(r, True)

@@ -161,7 +161,9 @@ def run(url: str, label: str, customers: int, samples: int) -> None:
     protector = Protector(ring, domains=pdp.bundle.pseudonym_domains())
     started = time.perf_counter()
     rows = fill(url, customers, protector, rng)
-    print(f"\n### {label}: {rows:,} rows in 5 tables (filled in {time.perf_counter() - started:.0f} s)\n")
+    print(
+        f"\n### {label}: {rows:,} rows in 5 tables (filled in {time.perf_counter() - started:.0f} s)\n"
+    )
     os.environ[retail.CONNECTION] = url
     keys = SubjectKeys(ring, pdp.bundle.catalog.identifiers)
     connections = SourceConnections()

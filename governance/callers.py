@@ -117,7 +117,7 @@ class ApiKeys:
             created_at=datetime.now(UTC),
         )
         try:
-            with self._db.session() as session:
+            with self._db.write_session() as session:
                 session.add(row)
                 session.commit()
         except SAIntegrityError as exc:
@@ -161,7 +161,7 @@ class ApiKeys:
         principals = parse_acts_for(acts_for)
         caller_role = CallerRole(role)
         secret = secrets.token_urlsafe(32)
-        with self._db.session() as session:
+        with self._db.write_session() as session:
             row = session.exec(select(ApiKey).where(ApiKey.name == name)).first()
             if row is None:
                 session.close()
@@ -180,7 +180,7 @@ class ApiKeys:
     def bind(self, name: str, acts_for: str | Sequence[str]) -> tuple[str, ...]:
         """Set the principals an existing key may act for (replacing what it had)."""
         principals = parse_acts_for(acts_for)
-        with self._db.session() as session:
+        with self._db.write_session() as session:
             row = session.exec(select(ApiKey).where(ApiKey.name == name)).first()
             if row is None:
                 raise NotFound(f"no key named {name!r}")
@@ -192,7 +192,7 @@ class ApiKeys:
         return principals
 
     def revoke(self, name: str) -> None:
-        with self._db.session() as session:
+        with self._db.write_session() as session:
             row = session.exec(select(ApiKey).where(ApiKey.name == name)).first()
             if row is None:
                 raise NotFound(f"no key named {name!r}")

@@ -40,7 +40,11 @@ class Database:
 
     @contextmanager
     def write_session(self) -> Iterator[Session]:
-        """A session whose transaction holds the SQLite write lock from its first statement."""
+        """A session whose transaction holds the SQLite write lock from its first statement.
+
+        Use it for every transaction that writes: a deferred SQLite transaction that reads and
+        then writes cannot wait for the lock (WAL gives it SQLITE_BUSY at once when another
+        writer committed since its read), so a read-modify-write must take the lock first."""
         with Session(self.write_engine, expire_on_commit=False) as session:
             yield session
 

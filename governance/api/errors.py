@@ -14,6 +14,8 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from sqlalchemy.exc import InterfaceError as DBAPIInterfaceError
+from sqlalchemy.exc import OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from governance.errors import (
@@ -158,6 +160,23 @@ async def http_error(request: Request, exc: Exception) -> JSONResponse:
     )
 
 
+async def database_error(request: Request, exc: Exception) -> JSONResponse:
+    """A database that is locked, gone or out of connections: a 503 with an incident id (the
+    cause is logged here, without statement parameters, which the engines hide)."""
+    incident = uuid.uuid4().hex[:12]
+    log.error(
+        "incident %s: database unavailable on %s %s: %s",
+        incident,
+        request.method,
+        request.url.path,
+        str(exc)[:500],
+    )
+    return await governance_error(
+        request,
+        Unavailable("the database is busy or unavailable right now; retry shortly", incident),
+    )
+
+
 async def unexpected_error(request: Request, exc: Exception) -> JSONResponse:
     incident = uuid.uuid4().hex[:12]
     log.error(
@@ -180,4 +199,6 @@ def install(app: FastAPI) -> None:
     app.add_exception_handler(GovernanceError, governance_error)
     app.add_exception_handler(RequestValidationError, validation_error)
     app.add_exception_handler(StarletteHTTPException, http_error)
+    app.add_exception_handler(OperationalError, database_error)
+    app.add_exception_handler(DBAPIInterfaceError, database_error)
     app.add_exception_handler(Exception, unexpected_error)

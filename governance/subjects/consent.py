@@ -151,6 +151,17 @@ class ConsentStore:
         self._purposes = purposes
         self._listeners: list[Callable[[], None]] = []
         self._local = threading.local()
+        self._open: list[Any] = []  # every thread's connection, so close() can return them
+        self._open_lock = threading.Lock()
+
+    def close(self) -> None:
+        """Give back the per-thread lookup connections (the service is stopping)."""
+        with self._open_lock:
+            open_, self._open = self._open, []
+        for connection in open_:
+            with contextlib.suppress(Exception):
+                connection.close()
+        self._local = threading.local()
 
     @property
     def keys(self) -> SubjectKeys:
@@ -210,7 +221,7 @@ class ConsentStore:
     def record(self, item: NewConsent, *, by: str) -> list[ConsentRecord]:
         """Store one record (one row per identifier given); returns them with their ids."""
         rows = self._rows([item], by, ())
-        with self._db.session() as session:
+        with self._db.write_session() as session:
             session.execute(insert(TABLE), rows)
             session.commit()
             stored = session.execute(
@@ -223,7 +234,7 @@ class ConsentStore:
         """Store many records in one transaction (imports); every item is checked first."""
         rows = self._rows(items, by, ("rows",))
         if rows:
-            with self._db.session() as session:
+            with self._db.write_session() as session:
                 session.execute(insert(TABLE), rows)
                 session.commit()
             self._changed()
@@ -275,6 +286,8 @@ class ConsentStore:
                 if self._db.dialect == "postgresql":
                     connection.driver_connection.autocommit = True  # type: ignore[union-attr]
                 self._local.connection = connection
+                with self._open_lock:
+                    self._open.append(connection)
             try:
                 cursor = connection.cursor()
                 cursor.execute(sql, params)

@@ -237,7 +237,7 @@ class Eraser:
             ).first()
 
     def _save(self, row: ErasureReceipt) -> None:
-        with self._db.session() as session:
+        with self._db.write_session() as session:
             session.add(row)
             session.commit()
 

@@ -193,7 +193,7 @@ class PrivacyRequests:
             opened_by=by,
             reason=note,
         )
-        with self._db.session() as session:
+        with self._db.write_session() as session:
             session.add(row)
             session.commit()
         view = _view(row)
@@ -257,7 +257,7 @@ class PrivacyRequests:
                 "a denial needs a reason", [FieldProblem(("body", "reason"), "required")]
             )
         now = datetime.now(UTC)
-        with self._db.session() as session:
+        with self._db.write_session() as session:
             row = session.get(PrivacyRequest, request_id)
             if row is None:
                 raise NotFound(f"no privacy request {request_id}")
@@ -282,7 +282,7 @@ class PrivacyRequests:
     def save_result(
         self, request_id: str, result: dict[str, Any], *, plan_digest: str | None = None
     ) -> None:
-        with self._db.session() as session:
+        with self._db.write_session() as session:
             row = session.get(PrivacyRequest, request_id)
             if row is None:
                 raise NotFound(f"no privacy request {request_id}")

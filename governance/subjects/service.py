@@ -41,6 +41,7 @@ class SubjectServices:
 
     def close(self) -> None:
         self.search.connections.close()
+        self.consents.close()
 
     # ---- access -----------------------------------------------------------------------------
 

@@ -3,6 +3,7 @@ change (one subject, and a whole table through a row filter)."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -53,8 +54,10 @@ class World:
 
 
 @pytest.fixture
-def world(database: Database, policy_dir: Path) -> World:
-    return World(database, policy_dir)
+def world(database: Database, policy_dir: Path) -> Iterator[World]:
+    made = World(database, policy_dir)
+    yield made
+    made.store.close()
 
 
 def test_history_is_kept_and_the_latest_record_decides(world: World) -> None:
