@@ -118,6 +118,7 @@ def fill(url: str, customers: int, protector: Protector, rng: random.Random) -> 
                 "orders_90d": 1,
                 "app_sessions_30d": 1,
                 "support_calls_90d": 0,
+                "pages_90d": 0,
                 "segment": "gold",
             }
             for i in range(customers)

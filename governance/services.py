@@ -31,6 +31,7 @@ if TYPE_CHECKING:
     from governance.pii.classifications import ClassificationStore
     from governance.pii.keyring import KeyRing
     from governance.pii.service import PiiService
+    from governance.reports.service import ReportService
     from governance.subjects.service import SubjectServices
     from lineage.service import LineageServices
 
@@ -54,6 +55,7 @@ class Services:
     pii: PiiService | None = None
     classifications: ClassificationStore | None = None
     subjects: SubjectServices | None = None
+    reports: ReportService | None = None
 
     def parts(self) -> list[Any]:
         """The optional services that were built, in start order."""
@@ -187,7 +189,31 @@ def build_all(settings: Settings) -> Services:
     services.classifications = classifications
     services.subjects = build_subjects(services)
     services.decisions.use_gate(services.subjects.gate)
+    services.reports = build_reports(services, classifications.confirmed)
     return services
+
+
+def build_reports(services: Services, confirmed: Any = None) -> ReportService:
+    """Reports over the evidence stores, signed with the key ring's signing key."""
+    from governance.reports.service import ReportService
+    from governance.reports.sources import ReportSources
+
+    pdp, recorder = services.pdp, services.recorder
+    sources = ReportSources(
+        db=services.db,
+        bundle=lambda: pdp.bundle,
+        audit=services.audit,
+        lineage=services.lineage.store if services.lineage is not None else None,
+        subjects=services.subjects,
+        classifications=confirmed,
+    )
+    return ReportService(
+        sources,
+        services.signer,
+        heads=services.audit.heads,
+        record=recorder.record,
+        verify_chain=services.verify_audit,
+    )
 
 
 def build_subjects(services: Services) -> SubjectServices:

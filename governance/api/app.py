@@ -11,7 +11,7 @@ from governance import __version__
 from governance.api import errors
 from governance.api.deps import ApiAccess
 from governance.api.limits import BodySizeLimit, InputGuard, RateLimiter
-from governance.api.routers import admin, audit, decisions, lineage, pii, subjects
+from governance.api.routers import admin, audit, decisions, lineage, pii, reports, subjects
 from governance.api.routing import document_problems
 from governance.config import Settings, get_settings
 from governance.runtime import tune_gc
@@ -65,6 +65,7 @@ def create_app(
     app.include_router(lineage.router)
     app.include_router(pii.router)
     app.include_router(subjects.router)
+    app.include_router(reports.router)
     app.add_middleware(InputGuard)
     app.add_middleware(
         BodySizeLimit,

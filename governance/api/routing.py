@@ -88,7 +88,7 @@ PROBLEM_STATUSES: dict[int, str] = {
     429: "Rate limited; see Retry-After",
     503: "A dependency is unavailable; a decision is then a deny",
 }
-PUBLIC_PATHS = frozenset({"/health", "/metrics"})
+PUBLIC_PATHS = frozenset({"/health", "/metrics", "/v1/reports/keys"})
 
 
 def document_problems(app: FastAPI) -> None:

@@ -5,7 +5,18 @@ from __future__ import annotations
 
 import typer
 
-from governance.cli import audit, db, keys, lineage, neo4j, pii, policy, serve, subjects
+from governance.cli import (
+    audit,
+    db,
+    keys,
+    lineage,
+    neo4j,
+    pii,
+    policy,
+    reports,
+    serve,
+    subjects,
+)
 
 app = typer.Typer(
     help="Data governance and compliance service.",
@@ -25,6 +36,7 @@ app.add_typer(neo4j.app, name="neo4j")
 app.add_typer(lineage.app, name="lineage")
 app.add_typer(subjects.consent_app, name="consent")
 app.add_typer(subjects.dsr_app, name="dsr")
+app.add_typer(reports.app, name="report")
 
 
 def main() -> None:  # pragma: no cover - console entry

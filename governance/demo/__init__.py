@@ -31,6 +31,7 @@ from governance.config import Settings
 from governance.db import create_database
 from governance.demo import retail
 from governance.demo.context import DemoContext, Step
+from governance.demo.reporting import step_planted_divergence, step_reports
 from governance.demo.rights import step_subject_rights
 from governance.demo.steps import (
     step_audit,
@@ -63,7 +64,9 @@ STEPS: list[Step] = [
     step_pipeline,
     step_prompt,
     step_lineage,
+    step_planted_divergence,
     step_subject_rights,
+    step_reports,
     step_audit,
 ]
 DEMO_KEYS = {

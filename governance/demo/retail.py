@@ -64,6 +64,16 @@ app_events = sa.Table(
     sa.Column("geo_city", sa.String(100)),
     sa.Column("occurred_at", sa.String(32), nullable=False),
 )
+clickstream = sa.Table(
+    "clickstream",
+    metadata,
+    sa.Column("session_id", sa.String(16), primary_key=True),
+    sa.Column("customer_id", sa.String(16), nullable=False, index=True),
+    sa.Column("ip_address", sa.String(45)),
+    sa.Column("url", sa.String(300)),
+    sa.Column("user_agent", sa.String(200)),
+    sa.Column("clicked_at", sa.String(32), nullable=False),
+)
 churn_features = sa.Table(
     "churn_features",
     metadata,
@@ -71,6 +81,7 @@ churn_features = sa.Table(
     sa.Column("orders_90d", sa.Integer, nullable=False),
     sa.Column("app_sessions_30d", sa.Integer, nullable=False),
     sa.Column("support_calls_90d", sa.Integer, nullable=False),
+    sa.Column("pages_90d", sa.Integer, nullable=False, default=0),
     sa.Column("segment", sa.String(16)),
 )
 
@@ -115,7 +126,7 @@ def build(url: str, *, n: int = 200, seed: int = 42, subject_index: int = 7) -> 
                 "segment": ("gold", "silver", "bronze")[i % 3],
             }
         )
-    order_rows, tickets, events = [], [], []
+    order_rows, tickets, events, clicks = [], [], [], []
     for i, person in enumerate(people):
         for k in range(1 + i % 4):
             order_rows.append(
@@ -151,8 +162,21 @@ def build(url: str, *, n: int = 200, seed: int = 42, subject_index: int = 7) -> 
                     "occurred_at": (start + timedelta(hours=rng.randrange(3600))).isoformat(),
                 }
             )
+        for k in range(i % 3):
+            clicks.append(
+                {
+                    "session_id": f"S{i:06d}{k}",
+                    "customer_id": person["customer_id"],
+                    "ip_address": f"81.2.{i % 250}.{k + 1}",
+                    "url": f"https://shop.example/account/{person['customer_id']}/orders",
+                    "user_agent": "Mozilla/5.0",
+                    "clicked_at": (start + timedelta(hours=rng.randrange(3600))).isoformat(),
+                }
+            )
     with engine.begin() as conn:
         conn.execute(customers.insert(), people)
+        if clicks:
+            conn.execute(clickstream.insert(), clicks)
         conn.execute(orders.insert(), order_rows)
         if tickets:
             conn.execute(support_tickets.insert(), tickets)

@@ -144,6 +144,7 @@ def step_pipeline(ctx: DemoContext) -> None:
         "orders", engine, columns=["order_id", "customer_id", "total_amount"]
     )
     events = pd.read_sql_table("app_events", engine, columns=["event_id", "customer_id"])
+    clicks = pd.read_sql_table("clickstream", engine, columns=["session_id", "customer_id", "url"])
     ctx.console.rule("The churn pipeline scans its CRM extract for personal data")
     analyzer = PiiAnalyzer.from_settings(settings)
     verdicts = TableScanner(analyzer).classify(
@@ -182,6 +183,8 @@ def step_pipeline(ctx: DemoContext) -> None:
         people = governed(client, frame, "crm/customers")
         bought = governed(client, orders, "webshop/orders")
         used = governed(client, events, "app/events")
+        # the policy hands URLs to training in the clear: the AI report will flag it
+        browsed = governed(client, clicks, "webshop/clickstream")
     actions = {o.column: o.action.value for o in decision.obligations}
     table = Table("column", "obligation", "first value the pipeline sees")
     for column in frame.columns:
@@ -195,10 +198,11 @@ def step_pipeline(ctx: DemoContext) -> None:
             "customer_token": people["customer_id"],
             "orders_90d": people["customer_id"].map(bought.groupby("customer_id").size()),
             "app_sessions_30d": people["customer_id"].map(used.groupby("customer_id").size()),
+            "pages_90d": people["customer_id"].map(browsed.groupby("customer_id")["url"].nunique()),
             "support_calls_90d": 0,
             "segment": people["segment"],
         }
-    ).fillna({"orders_90d": 0, "app_sessions_30d": 0})
+    ).fillna({"orders_90d": 0, "app_sessions_30d": 0, "pages_90d": 0})
     with engine.begin() as conn:
         conn.execute(sa.delete(sa.table("churn_features")))
     features.to_sql("churn_features", engine, if_exists="append", index=False)
@@ -212,6 +216,7 @@ def step_pipeline(ctx: DemoContext) -> None:
     source = Dataset("crm", "customers", [str(c) for c in frame.columns], classifications=found)
     order_set = Dataset("webshop", "orders", list(orders.columns))
     event_set = Dataset("app", "events", list(events.columns))
+    click_set = Dataset("webshop", "clickstream", list(clicks.columns))
     feature_set = Dataset("ml", "churn_features", list(features.columns))
     model = Dataset("ml", "churn_model", ["churn_score"], dataset_type="MODEL")
     lineage = {
@@ -220,11 +225,12 @@ def step_pipeline(ctx: DemoContext) -> None:
         ],
         ("ml", "churn_features", "orders_90d"): [("webshop", "orders", "order_id", "aggregate")],
         ("ml", "churn_features", "app_sessions_30d"): [("app", "events", "event_id", "aggregate")],
+        ("ml", "churn_features", "pages_90d"): [("webshop", "clickstream", "url", "aggregate")],
         ("ml", "churn_features", "segment"): [("crm", "customers", "segment", "keep")],
     }
     with emitter.run(
         "churn.build_features",
-        inputs=[source, order_set, event_set],
+        inputs=[source, order_set, event_set, click_set],
         outputs=[feature_set],
         column_lineage=lineage,
     ):

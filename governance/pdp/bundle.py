@@ -19,6 +19,7 @@ from casbin.util import key_match
 
 from governance.errors import InvalidPolicy
 from governance.pdp.catalog import Catalog, Purpose, parse_catalog, parse_purposes
+from governance.pdp.declarations import Declarations, declaration_files, parse_declarations
 from governance.pdp.enforcer import (
     FastEnforcer,
     Outcome,
@@ -50,6 +51,7 @@ def policy_files(directory: Path) -> list[Path]:
     pii = directory / PII_DIR
     if pii.is_dir():
         files.extend(sorted(pii.glob("*.yaml")))
+    files.extend(declaration_files(directory))
     return files
 
 
@@ -134,6 +136,7 @@ class PolicyBundle:
     request_fields: tuple[str, ...] = ("sub", "obj", "act", "pur", "ctx")
     known_subjects: frozenset[str] = frozenset()
     warnings: tuple[Finding, ...] = ()
+    declarations: Declarations = field(default_factory=Declarations)
     loaded_at: datetime = field(default_factory=lambda: datetime.now(UTC))
 
     def request_values(self, sub: str, obj: str, act: str, pur: str, ctx: Any) -> tuple[Any, ...]:
@@ -228,6 +231,9 @@ def analyse_policy_dir(directory: Path, *, fast_path: bool = True) -> PolicyAnal
         catalog, problems = parse_catalog(docs[CATALOG], CATALOG, pii_types)
         findings.extend(problems)
         findings.extend(_cross_check_catalog(catalog, purposes))
+    declarations, problems = parse_declarations(directory, pii_types)
+    findings.extend(problems)
+    findings.extend(_cross_check_purposes(purposes, declarations))
 
     enforcer: casbin.Enforcer | None = None
     try:
@@ -318,6 +324,7 @@ def analyse_policy_dir(directory: Path, *, fast_path: bool = True) -> PolicyAnal
         ),
         warnings=tuple(sorted(findings)),
         request_fields=request_fields,
+        declarations=declarations,
     )
     return PolicyAnalysis(bundle, tuple(sorted(findings)), version)
 
@@ -352,6 +359,29 @@ def _cross_check_catalog(catalog: Catalog, purposes: Mapping[str, Purpose]) -> l
                             f"{column.domain!r}, which no purpose uses",
                         )
                     )
+    return findings
+
+
+def _cross_check_purposes(
+    purposes: Mapping[str, Purpose], declarations: Declarations
+) -> list[Finding]:
+    """Declared data categories must be in the vocabulary (reports compare them with what
+    the evidence shows)."""
+    from governance.pdp.declarations import GDPR_CATEGORIES
+
+    findings = []
+    for purpose in purposes.values():
+        for category in purpose.data_categories:
+            if category not in GDPR_CATEGORIES:
+                findings.append(
+                    Finding(
+                        PURPOSES,
+                        purpose.line,
+                        "error",
+                        f"purpose {purpose.name}: unknown data category {category!r} (see "
+                        "categories.yaml's vocabulary)",
+                    )
+                )
     return findings
 
 

@@ -86,6 +86,11 @@ class Catalog:
     identifiers: Mapping[str, IdentifierKind] = field(
         default_factory=lambda: dict(DEFAULT_IDENTIFIERS)
     )
+    locations: Mapping[str, str] = field(default_factory=dict)
+    """Namespace → ISO country where its data is stored (transfers are judged by it)."""
+
+    def country_of(self, dataset: str) -> str | None:
+        return self.locations.get(dataset.split("/", 1)[0])
 
     def get(self, dataset: str) -> DatasetInfo | None:
         return self.datasets.get(dataset)
@@ -93,6 +98,14 @@ class Catalog:
     def sources(self) -> dict[str, SourceSpec]:
         """Datasets that declare where they live."""
         return {n: d.source for n, d in self.datasets.items() if d.source is not None}
+
+
+@dataclass(frozen=True)
+class Transfer:
+    """A transfer to a third country (GDPR Art. 30(1)(e), Chapter V) and its safeguard."""
+
+    country: str
+    safeguard: str
 
 
 @dataclass(frozen=True)
@@ -106,6 +119,15 @@ class Purpose:
     ccpa_share: bool = False
     pseudonym_domain: str = ""
     """Purposes sharing a domain get joinable pseudonyms; by default each is its own domain."""
+    data_subjects: tuple[str, ...] = ()
+    data_categories: tuple[str, ...] = ()
+    """GDPR data categories declared (keys of ``declarations.GDPR_CATEGORIES``)."""
+    recipients: tuple[str, ...] = ()
+    transfers: tuple[Transfer, ...] = ()
+    security: tuple[str, ...] = ()
+    datasets: tuple[str, ...] = ()
+    """The datasets declared for the purpose (``ns/name``, ``ns/*``, ``group:…``); empty means
+    none declared, and the record of processing says so."""
 
     @property
     def domain(self) -> str:
@@ -171,7 +193,27 @@ def parse_catalog(
             source=source,
             legal_hold=str(hold) if hold else None,
         )
-    return Catalog(datasets, identifiers), findings
+    locations: dict[str, str] = {}
+    raw_locations = doc.get("locations") or {}
+    if not isinstance(raw_locations, dict):
+        findings.append(
+            Finding(display, line_of(doc, "locations"), "error", "'locations' maps namespaces")
+        )
+        raw_locations = {}
+    for namespace, country in raw_locations.items():
+        code = str(country).upper()
+        if len(code) != 2 or not code.isalpha():
+            findings.append(
+                Finding(
+                    display,
+                    line_of(raw_locations, str(namespace)),
+                    "error",
+                    f"locations.{namespace}: an ISO 3166 country code, not {country!r}",
+                )
+            )
+            continue
+        locations[str(namespace)] = code
+    return Catalog(datasets, identifiers, locations), findings
 
 
 def _parse_identifiers(
@@ -309,6 +351,30 @@ def parse_purposes(doc: Any, display: str) -> tuple[dict[str, Purpose], list[Fin
                 )
             )
             domain = ""
+        transfers: list[Transfer] = []
+        for item in spec.get("transfers") or []:
+            if not isinstance(item, dict) or len(str(item.get("country", ""))) != 2:
+                findings.append(
+                    Finding(
+                        display,
+                        line_of(spec, "transfers") or line,
+                        "error",
+                        f"purpose {name}: a transfer is {{country: ISO code, safeguard: …}}",
+                    )
+                )
+                continue
+            transfers.append(
+                Transfer(str(item["country"]).upper(), str(item.get("safeguard") or ""))
+            )
+        lists: dict[str, tuple[str, ...]] = {}
+        for key in ("data_subjects", "data_categories", "recipients", "security", "datasets"):
+            value = spec.get(key) or []
+            if not isinstance(value, list):
+                findings.append(
+                    Finding(display, line_of(spec, key) or line, "error", f"{name}.{key}: a list")
+                )
+                value = []
+            lists[key] = tuple(str(v) for v in value)
         purposes[str(name)] = Purpose(
             name=str(name),
             description=str(spec.get("description", "")),
@@ -318,5 +384,7 @@ def parse_purposes(doc: Any, display: str) -> tuple[dict[str, Purpose], list[Fin
             ccpa_share=bool(spec.get("ccpa_share", False)),
             line=line,
             pseudonym_domain=domain,
+            transfers=tuple(transfers),
+            **lists,
         )
     return purposes, findings

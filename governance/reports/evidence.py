@@ -1,0 +1,229 @@
+"""The evidence reports are built from, read in bulk.
+
+Decisions are read grouped, in one query per report: by dataset, purpose, subject, effect,
+policy version and the obligations the decision carried (a JSON column, extracted by the
+database: ``json_extract`` on SQLite, ``->`` on PostgreSQL). A million decisions collapse into
+the few thousand distinct groups that matter, and the database does the grouping (bench:
+``bench/reports.py``, against a query per dataset).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.dialects.postgresql import JSONB
+
+from governance.db import Database
+from governance.models import DecisionRecord
+from governance.pdp.bundle import PolicyBundle
+
+TABLE = DecisionRecord.__table__  # type: ignore[attr-defined]
+MASKING_ACTIONS = frozenset({"pseudonymize", "hash", "encrypt", "mask", "redact"})
+PSEUDONYMOUS = frozenset({"pseudonymize", "hash", "encrypt"})
+
+
+def _aware(value: Any) -> datetime:
+    moment: datetime = datetime.fromisoformat(value) if isinstance(value, str) else value
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+@dataclass
+class Usage:
+    """Decisions of one (dataset, purpose, subject, effect, policy version, obligations)."""
+
+    dataset: str
+    purpose: str
+    subject: str
+    decision: str
+    policy_version: str
+    count: int
+    first: datetime
+    last: datetime
+    obligations: list[dict[str, str]] = field(default_factory=list)
+    with_consent: int = 0
+    """How many of them carried consent evidence (a cited record or a consent row filter)."""
+
+    def columns_used(self) -> dict[str, tuple[str, str]]:
+        """Column → (PII type, action) for columns the subject saw in any form."""
+        return {
+            o["column"]: (o.get("pii_type", "UNKNOWN"), o.get("action", "keep"))
+            for o in self.obligations
+            if o.get("action") != "drop"
+        }
+
+
+def decision_usage(
+    db: Database,
+    *,
+    since: datetime | None = None,
+    until: datetime | None = None,
+    datasets: Sequence[str] | None = None,
+    purposes: Sequence[str] | None = None,
+) -> list[Usage]:
+    """The decisions of a period, grouped (one query)."""
+    if db.dialect == "postgresql":
+        payload = sa.cast(TABLE.c.payload, JSONB)
+        obligations: Any = sa.cast(payload["obligations"], sa.Text)
+    else:
+        obligations = sa.func.json_extract(TABLE.c.payload, "$.obligations")
+    # consent evidence: a cited consent record, or a consent row filter (canonical JSON: no
+    # spaces, so the patterns are exact)
+    consented = sa.case(
+        (
+            sa.or_(
+                sa.and_(
+                    TABLE.c.payload.like('%"consent_records":[_%'),
+                    TABLE.c.payload.not_like('%"consent_records":[]%'),
+                ),
+                TABLE.c.payload.like('%"op":"subject_in"%'),
+            ),
+            1,
+        ),
+        else_=0,
+    )
+    columns = [
+        TABLE.c.dataset,
+        TABLE.c.purpose,
+        TABLE.c.subject,
+        TABLE.c.decision,
+        TABLE.c.policy_version,
+        obligations.label("obligations"),
+    ]
+    stmt = (
+        sa.select(
+            *columns,
+            sa.func.count().label("n"),
+            sa.func.min(TABLE.c.recorded_at),
+            sa.func.max(TABLE.c.recorded_at),
+            sa.func.sum(consented),
+        )
+        .where(TABLE.c.kind == "decision")
+        .group_by(*columns)
+    )
+    if since is not None:
+        stmt = stmt.where(TABLE.c.recorded_at >= since)
+    if until is not None:
+        stmt = stmt.where(TABLE.c.recorded_at < until)
+    if datasets:
+        stmt = stmt.where(TABLE.c.dataset.in_(list(datasets)))
+    if purposes:
+        stmt = stmt.where(TABLE.c.purpose.in_(list(purposes)))
+    with db.engine.connect() as conn:
+        rows = conn.execute(stmt).all()
+    out = []
+    for d, p, s, e, v, o, n, first, last, consented_n in rows:
+        try:
+            parsed = json.loads(o) if o else []
+        except ValueError:
+            parsed = []
+        out.append(
+            Usage(
+                d,
+                p,
+                s,
+                e,
+                v,
+                int(n),
+                _aware(first),
+                _aware(last),
+                parsed if isinstance(parsed, list) else [],
+                int(consented_n or 0),
+            )
+        )
+    return out
+
+
+def usage_naive(
+    db: Database,
+    datasets: Iterable[str],
+    *,
+    since: datetime | None = None,
+    until: datetime | None = None,
+) -> list[Usage]:
+    """The baseline ``bench/reports.py`` measures: a query per dataset, every payload parsed
+    in Python (what a report would do without the grouped query)."""
+    out: dict[tuple[str, ...], Usage] = {}
+    for dataset in datasets:
+        stmt = sa.select(TABLE).where(TABLE.c.kind == "decision", TABLE.c.dataset == dataset)
+        if since is not None:
+            stmt = stmt.where(TABLE.c.recorded_at >= since)
+        if until is not None:
+            stmt = stmt.where(TABLE.c.recorded_at < until)
+        with db.engine.connect() as conn:
+            for row in conn.execute(stmt).mappings():
+                payload = json.loads(row["payload"])
+                obligations = payload.get("obligations") or []
+                key = (
+                    row["dataset"],
+                    row["purpose"],
+                    row["subject"],
+                    row["decision"],
+                    row["policy_version"],
+                    json.dumps(obligations, sort_keys=True),
+                )
+                at = _aware(row["recorded_at"])
+                usage = out.get(key)
+                if usage is None:
+                    out[key] = Usage(*key[:5], 1, at, at, obligations)
+                else:
+                    usage.count += 1
+                    usage.first, usage.last = min(usage.first, at), max(usage.last, at)
+    return list(out.values())
+
+
+def dataset_matches(bundle: PolicyBundle, dataset: str, declared: Iterable[str]) -> bool:
+    """Is ``dataset`` among the declared entries (a dataset, a pattern like ``ns/*``, or a
+    dataset group of the policy's g2 lines)?"""
+    matcher = bundle.dataset_matcher(dataset)
+    return any(entry == dataset or matcher(entry) for entry in declared)
+
+
+def categories_of(bundle: PolicyBundle, pii_types: Iterable[str]) -> dict[str, set[str]]:
+    """GDPR category → the PII types that evidence it."""
+    out: dict[str, set[str]] = {}
+    for pii_type in pii_types:
+        mapping = bundle.declarations.category(pii_type)
+        if mapping is not None:
+            out.setdefault(mapping.gdpr, set()).add(pii_type)
+    return out
+
+
+def is_personal(pii_type: str) -> bool:
+    return pii_type not in ("NONE", "UNKNOWN", "")
+
+
+def treatment(action: str) -> str:
+    """How a column was handed over, in a report's words."""
+    if action == "keep":
+        return "raw"
+    if action in PSEUDONYMOUS:
+        return "pseudonymized"
+    if action in ("mask", "redact"):
+        return "masked"
+    return "not used"
+
+
+def transfer_needed(bundle: PolicyBundle, dataset: str) -> str | None:
+    """The third country ``dataset`` is stored in, if reading it is a transfer."""
+    from governance.pdp.declarations import EEA
+
+    controller = bundle.declarations.controller
+    country = bundle.catalog.country_of(dataset)
+    if not country or not controller.country or country == controller.country:
+        return None
+    home_eea = controller.country in EEA
+    if (home_eea and country in EEA) or country in controller.adequate:
+        return None
+    return country
+
+
+def by_key(items: Iterable[Usage]) -> Mapping[str, list[Usage]]:
+    out: dict[str, list[Usage]] = {}
+    for u in items:
+        out.setdefault(u.purpose, []).append(u)
+    return out
