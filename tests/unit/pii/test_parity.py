@@ -202,3 +202,14 @@ def test_never_worse_than_plain_presidio_on_many_generated_texts(
     analyzer: PiiAnalyzer, plain: Any, seed: int
 ) -> None:
     assert worse_than_plain(analyzer, plain, 400, seed) == []
+
+
+def test_a_phone_column_needs_no_phone_word_in_its_cells(analyzer: PiiAnalyzer) -> None:
+    from governance.pii.scan import TableScanner
+
+    spanish = ["612 34 56 78", "622 45 67 89", "633 12 34 56", "655 98 76 54", "677 11 22 33"]
+    assert all(phonenumbers.is_valid_number(phonenumbers.parse(n, "ES")) for n in spanish)
+    scanner = TableScanner(analyzer)
+    assert scanner.classify_column("mobile", spanish).pii_types == ["PHONE_NUMBER"]
+    # the same digits under a name that says nothing of phones are stock codes
+    assert "PHONE_NUMBER" not in scanner.classify_column("bin", spanish).pii_types
