@@ -9,8 +9,10 @@ Nothing is fetched at run time:
   no suffix-list URLs and no disk cache, so it uses the snapshot bundled with the package.
 
 Custom recognizers come from ``policies/pii/*.yaml`` in Presidio's YAML recognizer format (see
-``governance.pii.specs``), with a ``validation`` checksum that every match must pass and
-allow lists of values never reported.
+``governance.pii.specs``), with a ``validation`` checksum that every match must pass, allow
+lists of values never reported and ``not_names``, words NER must not report as names. Presidio's
+results are then settled by ``governance.pii.findings`` (one entity per stretch of text) and
+phone numbers found by ``governance.pii.phones``.
 """
 
 from __future__ import annotations

@@ -58,10 +58,26 @@ class Finding:
         }
 
 
-def _rank(f: Finding, preferred: frozenset[str]) -> tuple[bool, bool, bool, float, int, int]:
+def _evidence(f: Finding, in_text: bool) -> int:
+    """0 for a pattern match as good as its score; 1 for a phone number with no phone word
+    before it but "number" (which stands before every kind of number); 2 for an identifier of
+    ``YIELD_WITHOUT_CONTEXT`` with no context word. Only in running text, where Presidio looked
+    for context words."""
+    if not in_text:
+        return 0
+    if f.entity_type in YIELD_WITHOUT_CONTEXT and not f.context:
+        return 2
+    if f.entity_type == "PHONE_NUMBER" and f.context in ("", "number"):
+        return 1
+    return 0
+
+
+def _rank(
+    f: Finding, preferred: frozenset[str], in_text: bool
+) -> tuple[bool, int, bool, float, int, int]:
     return (
         f.recognizer in NER_RECOGNIZERS,
-        f.entity_type in YIELD_WITHOUT_CONTEXT and not f.context,
+        _evidence(f, in_text),
         f.recognizer not in preferred,
         -f.score,
         -(f.end - f.start),
@@ -109,9 +125,14 @@ def resolve_overlaps(
     * A pattern match inside a longer pattern match is dropped: ``+1 847-748-1520`` is a phone
       number although its last ten digits pass the NHS-number check, and ``CU25173746`` a
       customer id although its first nine characters pass the DEA-number check.
-    * Where pattern matches overlap, an NHS number without its context word yields
-      (``YIELD_WITHOUT_CONTEXT``); then the stewards' own recognizers win (``preferred``: they
-      know their identifiers); then the higher score, then the longer span.
+    * Where pattern matches overlap in running text (``text`` given, so Presidio looked for
+      context words), an NHS number without its context word yields to the rest
+      (``YIELD_WITHOUT_CONTEXT``), and a phone number without a phone word yields to an
+      identifier whose own context word is near ("My driver's license number is 056411994"
+      is a licence, though a valid Israeli number). A lone cell of a scan has no context to
+      look at; its column name decides. Then the stewards' own recognizers win
+      (``preferred``: they know their identifiers); then the higher score, then the longer
+      span.
     * A pattern (a regex, most with a checksum) beats NER, whose scores are a constant 0.85
       whatever it tags (spaCy's small model calls an IP address a LOCATION). With ``text``, an
       NER span that runs over a pattern match keeps its longest part outside it instead of
@@ -126,7 +147,10 @@ def resolve_overlaps(
         for g in patterns
         if g.start <= f.start and f.end <= g.end and g.end - g.start > f.end - f.start
     }
-    ranked = sorted((f for f in found if id(f) not in inside), key=lambda f: _rank(f, preferred))
+    ranked = sorted(
+        (f for f in found if id(f) not in inside),
+        key=lambda f: _rank(f, preferred, text is not None),
+    )
     kept: list[Finding] = []
     for f in ranked:
         clear = all(f.end <= k.start or f.start >= k.end for k in kept)

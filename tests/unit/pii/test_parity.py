@@ -59,6 +59,15 @@ def test_an_nhs_number_with_its_label_stays_an_nhs_number(analyzer: PiiAnalyzer)
     assert "PHONE_NUMBER" not in {t for t, _ in found(analyzer, text)}
 
 
+def test_a_phone_without_a_phone_word_yields_to_an_identifier_with_its_own(
+    analyzer: PiiAnalyzer, plain: Any
+) -> None:
+    text = "My driver's license number is 056411994"  # found by the differential test
+    assert ("US_DRIVER_LICENSE", "056411994") in plain_found(plain, text)
+    assert ("PHONE_NUMBER", "056411994") in plain_found(plain, text)  # a valid Israeli number
+    assert found(analyzer, text) == {("US_DRIVER_LICENSE", "056411994")}
+
+
 # ---- 2. shop codes are no phone numbers --------------------------------------------------------
 
 
@@ -213,3 +222,19 @@ def test_a_phone_column_needs_no_phone_word_in_its_cells(analyzer: PiiAnalyzer) 
     assert scanner.classify_column("mobile", spanish).pii_types == ["PHONE_NUMBER"]
     # the same digits under a name that says nothing of phones are stock codes
     assert "PHONE_NUMBER" not in scanner.classify_column("bin", spanish).pii_types
+
+
+def test_an_nhs_column_stays_an_nhs_column(analyzer: PiiAnalyzer) -> None:
+    from pii_evalset2 import Values2
+
+    from governance.pii.scan import TableScanner
+
+    # valid NHS numbers, most of them valid phone numbers of Presidio's regions too: a lone cell
+    # has no context word, so the checksum decides, as before
+    values = Values2(5)
+    numbers = [values.nhs() for _ in range(40)]
+    assert all(NhsRecognizer().validate_result(n) for n in numbers)
+    phones = PhoneRecognizer()
+    assert sum(bool(phones.analyze(n, ["PHONE_NUMBER"])) for n in numbers) >= 20
+    verdict = TableScanner(analyzer).classify_column("nhs_no", numbers)
+    assert verdict.pii_types == ["UK_NHS"]
