@@ -181,7 +181,10 @@ class Values2:
         """A valid North American number written 3-3-4 with dashes, as US forms do."""
         while True:
             text = self.digits(self.rng.choice(["###-###-####", "(###) ###-####", "###.###.####"]))
-            number = phonenumbers.parse(text, "US")
+            try:
+                number = phonenumbers.parse(text, "US")
+            except phonenumbers.NumberParseException:  # "011-..." reads as a dialling prefix
+                continue
             if phonenumbers.is_valid_number(number):
                 return text
 

@@ -20,8 +20,8 @@ NAME_TYPES = frozenset({"PERSON", "ORGANIZATION", "LOCATION", "NRP"})
 
 # Identifiers whose pattern is a bare run of digits with a mod-11 check, which 1 in 11 random
 # numbers pass: without their own context word they yield to another pattern on the same digits.
-# A US number written 3-3-4 passes the NHS check as often (9 of 100 on set 2's), and 87% of valid
-# NHS numbers are also valid phone numbers of Presidio's default regions; an NHS number in text
+# Of 2,000 valid US numbers (set 2's generator), 168 pass the NHS check; of 2,000 valid NHS
+# numbers, 1,738 are valid phone numbers of Presidio's default regions. An NHS number in text
 # comes with its label ("NHS number", "NHS No."), which is Presidio's context for it.
 YIELD_WITHOUT_CONTEXT = frozenset({"UK_NHS"})
 
