@@ -9,8 +9,10 @@ Nothing is fetched at run time:
   no suffix-list URLs and no disk cache, so it uses the snapshot bundled with the package.
 
 Custom recognizers come from ``policies/pii/*.yaml`` in Presidio's YAML recognizer format (see
-``governance.pii.specs``), with a ``validation`` checksum that every match must pass and
-allow lists of values never reported.
+``governance.pii.specs``), with a ``validation`` checksum that every match must pass, allow
+lists of values never reported and ``not_names``, words NER must not report as names. Presidio's
+results are then settled by ``governance.pii.findings`` (one entity per stretch of text) and
+phone numbers found by ``governance.pii.phones``.
 """
 
 from __future__ import annotations
@@ -18,16 +20,15 @@ from __future__ import annotations
 import logging
 import multiprocessing
 import os
-import re
 import threading
 from collections.abc import Iterable, Sequence
 from concurrent.futures import ProcessPoolExecutor
-from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from governance.config import DEFAULT_PHONE_REGIONS
+from governance.config import DEFAULT_PHONE_REGIONS, PRESIDIO_PHONE_REGIONS
 from governance.pii.checksums import CHECKS
+from governance.pii.findings import NER_RECOGNIZERS, Finding, NotNames, resolve_overlaps
 from governance.pii.specs import RecognizerFile, RecognizerSpec, load_recognizer_dir
 
 if TYPE_CHECKING:
@@ -41,7 +42,6 @@ log = logging.getLogger(__name__)
 os.environ.setdefault("TLDEXTRACT_PUBLIC_SUFFIX_LIST_URLS", "")
 
 _OFFLINE_LOCK = threading.Lock()
-NER_RECOGNIZERS = frozenset({"SpacyRecognizer", "StanzaRecognizer", "TransformersRecognizer"})
 
 
 # Presidio's card pattern predates Mastercard's 2221-2720 range (2017): a 2-series card is not
@@ -87,90 +87,19 @@ def offline_tldextract() -> None:
         impl.TLD_EXTRACTOR = offline
 
 
-@dataclass(frozen=True)
-class Finding:
-    """One entity found in a text, in Presidio's REST shape."""
-
-    entity_type: str
-    start: int
-    end: int
-    score: float
-    recognizer: str = ""
-
-    def presidio(self) -> dict[str, Any]:
-        return {
-            "entity_type": self.entity_type,
-            "start": self.start,
-            "end": self.end,
-            "score": round(self.score, 4),
-        }
-
-
-def resolve_overlaps(
-    findings: Iterable[Finding], preferred: frozenset[str] = frozenset()
-) -> list[Finding]:
-    """One entity per stretch of text. Where spans overlap, a pattern recognizer (a regex, most
-    with a checksum) beats NER, whose scores are a constant 0.85 whatever it tags (spaCy's small
-    model calls an IP address a LOCATION); among patterns, the stewards' own (``preferred``: they
-    know their identifiers); then the higher score wins, then the longer span.
-    Before that, a pattern match inside a longer pattern match is dropped: ``+1 847-748-1520`` is
-    a phone number although its last ten digits pass the NHS-number check, and ``CU25173746`` a
-    customer id although its first nine characters pass the DEA-number check.
-    Presidio itself only removes duplicates of one entity type: an email also matched as a URL,
-    or an order number NER calls a PERSON, would otherwise be reported (and anonymized) twice."""
-    found = list(findings)
-    patterns = [f for f in found if f.recognizer not in NER_RECOGNIZERS]
-    inside = {
-        id(f)
-        for f in patterns
-        for g in patterns
-        if g.start <= f.start and f.end <= g.end and g.end - g.start > f.end - f.start
-    }
-    ranked = sorted(
-        (f for f in found if id(f) not in inside),
-        key=lambda f: (
-            f.recognizer in NER_RECOGNIZERS,
-            f.recognizer not in preferred,
-            -f.score,
-            -(f.end - f.start),
-            f.start,
-        ),
-    )
-    kept: list[Finding] = []
-    for f in ranked:
-        if all(f.end <= k.start or f.start >= k.end for k in kept):
-            kept.append(f)
-    return sorted(kept, key=lambda f: (f.start, f.end, f.entity_type))
-
-
-# spaCy's small model often takes the role word before a name into the PERSON span
-# ("Customer Jane Doe", "Cashier: Dawn Price" is fine, "Agent Ruby Moss" is not)
-_ROLE_WORD = re.compile(
-    r"(?:Customer|Client|Agent|Cashier|Recipient|Contact|Owner|Holder|Member|Supervisor|"
-    r"Colleague|Neighbou?r|Caller|Reviewer|Dear|Hi|Hello|Thanks)\s+(?=\S)"
-)
-
-
-def trim_role_words(findings: list[Finding], text: str) -> list[Finding]:
-    """NER PERSON spans without a leading role word (a redaction then leaves "Customer")."""
-    out = []
-    for f in findings:
-        if f.entity_type == "PERSON" and f.recognizer in NER_RECOGNIZERS:
-            m = _ROLE_WORD.match(text, f.start, f.end)
-            if m and f.end - m.end() >= 2:
-                f = Finding(f.entity_type, m.end(), f.end, f.score, f.recognizer)
-        out.append(f)
-    return out
+__all__ = ["NER_RECOGNIZERS", "Finding", "PiiAnalyzer", "PiiUnavailable", "resolve_overlaps"]
 
 
 def _finding(result: RecognizerResult) -> Finding:
     meta = result.recognition_metadata or {}
+    explanation = result.analysis_explanation
     return Finding(
         result.entity_type,
         result.start,
         result.end,
         float(result.score),
         str(meta.get("recognizer_name", "")),
+        str(explanation.supportive_context_word or "") if explanation else "",
     )
 
 
@@ -197,10 +126,13 @@ def build_recognizer(spec: RecognizerSpec) -> EntityRecognizer:
     )
 
 
-def _phone_recognizer(regions: Sequence[str]) -> EntityRecognizer:
-    from presidio_analyzer.predefined_recognizers import PhoneRecognizer
+def _phone_recognizer(regions: Sequence[str], without_word: Sequence[str]) -> EntityRecognizer:
+    from governance.pii.phones import ShopAwarePhoneRecognizer
 
-    return PhoneRecognizer(supported_regions=tuple(r.upper() for r in regions))
+    unprompted = {r.upper() for r in without_word}
+    return ShopAwarePhoneRecognizer(
+        regions, word_regions=[r for r in regions if r.upper() not in unprompted]
+    )
 
 
 def _card_recognizer() -> EntityRecognizer:
@@ -237,6 +169,7 @@ class PiiAnalyzer:
         recognizer_files: Sequence[RecognizerFile] = (),
         score_threshold: float = 0.4,
         phone_regions: Sequence[str] = DEFAULT_PHONE_REGIONS,
+        phone_regions_without_word: Sequence[str] = PRESIDIO_PHONE_REGIONS,
     ) -> None:
         offline_tldextract()
         import spacy
@@ -261,14 +194,16 @@ class PiiAnalyzer:
         registry = RecognizerRegistry(supported_languages=["en"])
         registry.load_predefined_recognizers(languages=["en"], nlp_engine=self.nlp_engine)
         registry.remove_recognizer("PhoneRecognizer")
-        registry.add_recognizer(_phone_recognizer(phone_regions))
+        registry.add_recognizer(_phone_recognizer(phone_regions, phone_regions_without_word))
         registry.remove_recognizer("CreditCardRecognizer")
         registry.add_recognizer(_card_recognizer())
         allow: list[str] = []
+        not_names: list[str] = []
         self.custom_entities: set[str] = set()
         stewards: set[str] = set()
         for file in recognizer_files:
             allow.extend(file.allow_list)
+            not_names.extend(file.not_names)
             for spec in file.recognizers:
                 if spec.language != "en":
                     continue
@@ -276,6 +211,7 @@ class PiiAnalyzer:
                 stewards.add(spec.name)
                 self.custom_entities.add(spec.entity)
         self.allow_list = sorted(set(allow))
+        self.not_names = NotNames(not_names)
         self.steward_recognizers = frozenset(stewards)
         self.engine: AnalyzerEngine = AnalyzerEngine(
             registry=registry,
@@ -291,6 +227,7 @@ class PiiAnalyzer:
             "recognizer_files": tuple(recognizer_files),
             "score_threshold": score_threshold,
             "phone_regions": tuple(phone_regions),
+            "phone_regions_without_word": tuple(phone_regions_without_word),
         }
         self._pool: ProcessPoolExecutor | None = None
         self._pool_lock = threading.Lock()
@@ -304,6 +241,7 @@ class PiiAnalyzer:
         model: str,
         score_threshold: float = 0.4,
         phone_regions: Sequence[str] = DEFAULT_PHONE_REGIONS,
+        phone_regions_without_word: Sequence[str] = PRESIDIO_PHONE_REGIONS,
     ) -> PiiAnalyzer:
         files, findings = load_recognizer_dir(policy_dir / "pii", policy_dir)
         errors = [f for f in findings if f.severity == "error"]
@@ -314,6 +252,7 @@ class PiiAnalyzer:
             recognizer_files=files,
             score_threshold=score_threshold,
             phone_regions=phone_regions,
+            phone_regions_without_word=phone_regions_without_word,
         )
 
     @classmethod
@@ -325,6 +264,7 @@ class PiiAnalyzer:
             model=settings.pii.spacy_model,
             score_threshold=settings.pii.score_threshold,
             phone_regions=settings.pii.phone_regions,
+            phone_regions_without_word=settings.pii.phone_regions_without_word,
         )
 
     @property
@@ -345,9 +285,14 @@ class PiiAnalyzer:
             entities=list(entities) if entities else None,
             score_threshold=score_threshold,
             allow_list=self.allow_list or None,
+            # keeps each result's explanation, whose context word resolve_overlaps weighs
+            return_decision_process=True,
         )
-        found = resolve_overlaps((_finding(r) for r in results), self.steward_recognizers)
-        return trim_role_words(found, text)
+        return self._settle(text, results)
+
+    def _settle(self, text: str, results: Iterable[RecognizerResult]) -> list[Finding]:
+        found = resolve_overlaps((_finding(r) for r in results), self.steward_recognizers, text)
+        return self.not_names.apply(found, text)
 
     def analyze_batch(
         self,
@@ -384,13 +329,9 @@ class PiiAnalyzer:
             score_threshold=score_threshold,
             allow_list=self.allow_list or None,
             batch_size=batch_size,
+            return_decision_process=True,
         )
-        return [
-            trim_role_words(
-                resolve_overlaps((_finding(r) for r in found), self.steward_recognizers), text
-            )
-            for text, found in zip(items, results, strict=True)
-        ]
+        return [self._settle(text, found) for text, found in zip(items, results, strict=True)]
 
     def _worker_pool(self, processes: int) -> ProcessPoolExecutor:
         with self._pool_lock:

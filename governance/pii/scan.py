@@ -68,6 +68,7 @@ NAME_HINTS: list[tuple[re.Pattern[str], str]] = [
     ]
 ]
 DATE_NEEDS_HINT = "DATE_TIME"
+_PHONE_WORD = "tel: "
 NER_TYPES = ("PERSON", "LOCATION", "NRP")
 # in free text, a date ("the same day", "thirty days") or a company is not personal data
 NOT_PERSONAL_IN_TEXT = frozenset({"DATE_TIME", "ORGANIZATION"})
@@ -263,14 +264,25 @@ class TableScanner:
 
     # ---- per value ------------------------------------------------------------------------
 
-    def pattern_hits(self, value: str) -> set[str]:
+    def pattern_hits(self, value: str, *, phone_column: bool = False) -> set[str]:
+        """Types whose finding covers most of ``value``. In a column whose name says phone
+        (``phone_column``), the value is read after a phone word, as the name is one: national
+        numbers of the regions that need one ("612 34 56 78" in Spain) count there."""
         if value.strip() in self._allow:
             return set()
+        prefix = _PHONE_WORD if phone_column else ""
+        text = prefix + value
         findings = [
-            Finding(r.entity_type, r.start, r.end, float(r.score), str(recognizer.name))
+            Finding(
+                r.entity_type,
+                r.start - len(prefix),
+                r.end - len(prefix),
+                float(r.score),
+                str(recognizer.name),
+            )
             for recognizer in self.pattern_recognizers
-            for r in recognizer.analyze(value, recognizer.supported_entities, None) or []
-            if r.score >= self._threshold
+            for r in recognizer.analyze(text, recognizer.supported_entities, None) or []
+            if r.score >= self._threshold and r.start >= len(prefix)
         ]
         return covering(resolve_overlaps(findings, self.analyzer.steward_recognizers), value)
 
@@ -278,7 +290,8 @@ class TableScanner:
 
     def classify_column(self, column: str, values: Sequence[str]) -> ColumnVerdict:
         distinct = sorted(set(values))
-        hits = {v: self.pattern_hits(v) for v in distinct}
+        phone_column = "PHONE_NUMBER" in name_hints(column)
+        hits = {v: self.pattern_hits(v, phone_column=phone_column) for v in distinct}
         verdict = verdict_of(
             column, values, hits, rules=self.rules, recognizer_of=self.recognizer_of
         )

@@ -2,16 +2,20 @@
 
 The format is Presidio's own YAML recognizer format (``recognizers:`` with ``name``,
 ``supported_language``, ``supported_entity``, ``patterns``, ``context``, ``deny_list``), plus
-``validation`` (a checksum every match must pass) and a top-level ``allow_list``. Reading the
-specs does not import Presidio, so ``governance policy check`` stays fast.
+``validation`` (a checksum every match must pass), a top-level ``allow_list`` (values never
+reported) and a top-level ``not_names`` (words NER must not report as a name, or as part of
+one at its edges). Patterns are checked with the ``regex`` module, the one Presidio matches
+with (it allows look-behinds of any width). Reading the specs does not import Presidio, so
+``governance policy check`` stays fast.
 """
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+import regex
 
 from governance.pdp.sources import Finding, SourceError, line_of, load_yaml
 
@@ -61,6 +65,7 @@ class RecognizerSpec:
 class RecognizerFile:
     recognizers: tuple[RecognizerSpec, ...]
     allow_list: tuple[str, ...]
+    not_names: tuple[str, ...] = ()
 
 
 def parse_recognizers(doc: Any, display: str) -> tuple[RecognizerFile, list[Finding]]:
@@ -86,13 +91,13 @@ def parse_recognizers(doc: Any, display: str) -> tuple[RecognizerFile, list[Find
         patterns: list[PatternSpec] = []
         for pat in node.get("patterns") or []:
             try:
-                regex = str(pat["regex"])
-                re.compile(regex)
+                source = str(pat["regex"])
+                regex.compile(source)
                 score = float(pat.get("score", 0.5))
                 if not 0 <= score <= 1:
                     raise ValueError("score must be between 0 and 1")
-                patterns.append(PatternSpec(str(pat.get("name", name)), regex, score))
-            except (KeyError, TypeError, ValueError, re.error) as exc:
+                patterns.append(PatternSpec(str(pat.get("name", name)), source, score))
+            except (KeyError, TypeError, ValueError, regex.error) as exc:
                 findings.append(
                     Finding(display, line_of(pat) or line, "error", f"{name}: bad pattern: {exc}")
                 )
@@ -125,7 +130,20 @@ def parse_recognizers(doc: Any, display: str) -> tuple[RecognizerFile, list[Find
             )
         )
     allow = tuple(str(v) for v in doc.get("allow_list") or [])
-    return RecognizerFile(tuple(specs), allow), findings
+    not_names: list[str] = []
+    for word in doc.get("not_names") or []:
+        if not isinstance(word, str) or not word.strip() or len(word.split()) != 1:
+            findings.append(
+                Finding(
+                    display,
+                    line_of(doc, "not_names"),
+                    "error",
+                    f"not_names: {word!r} is not one word",
+                )
+            )
+            continue
+        not_names.append(word.strip())
+    return RecognizerFile(tuple(specs), allow, tuple(not_names)), findings
 
 
 def load_recognizer_dir(

