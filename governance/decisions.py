@@ -119,6 +119,9 @@ class DecisionGate(Protocol):
     """A question asked after the policy allowed (consent and opt-outs): it may turn the allow
     into a deny or narrow it with a row filter, never the other way round."""
 
+    def check(self, request: AccessRequest, loc: tuple[str | int, ...]) -> None:
+        """``InvalidInput`` for a request the gate could never judge (a malformed identifier)."""
+
     def applies(self, request: AccessRequest) -> bool: ...
 
     def apply(self, request: AccessRequest, decision: Decision, *, by: str = "") -> GateOutcome: ...
@@ -181,6 +184,11 @@ class DecisionService:
         self, requests: Sequence[AccessRequest], caller: str
     ) -> tuple[list[Decision], list[str], list[AuditEntry], list[dict[str, Any]]]:
         decisions, ids, entries, events = [], [], [], []
+        gate = self._gate
+        if gate is not None:
+            single = len(requests) == 1
+            for i, request in enumerate(requests):
+                gate.check(request, ("body",) if single else ("body", "requests", i))
         now = datetime.now(UTC)
         for request in requests:
             decision, consent = self._gated(request, self._pdp.decide(request), caller)

@@ -11,7 +11,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Annotated, overload
 
-from pydantic import AfterValidator
+from pydantic import AfterValidator, BeforeValidator, PlainSerializer
 
 
 def to_utc(value: datetime) -> datetime:
@@ -43,5 +43,28 @@ def parse_instant(text: str) -> datetime:
     return to_utc(value)
 
 
-UtcDatetime = Annotated[datetime, AfterValidator(to_utc)]
-"""A datetime field or query parameter, checked and converted to UTC at the boundary."""
+def _instant_in(value: object) -> datetime:
+    """Only ISO 8601 text with an offset (or a datetime) is a time: pydantic's lax mode would
+    also take ``0.5`` or ``true`` as seconds since 1970, which no caller means."""
+    if isinstance(value, datetime):
+        return value
+    if isinstance(value, str):
+        try:
+            return parse_instant(value)
+        except ValueError as e:
+            raise ValueError(
+                f"{e}: give an ISO 8601 time with an offset, e.g. 2026-12-01T09:30:00Z"
+                if "offset" in str(e)
+                else "not an ISO 8601 time; e.g. 2026-12-01T09:30:00Z"
+            ) from None
+    raise ValueError("a time is ISO 8601 text, e.g. 2026-12-01T09:30:00Z")
+
+
+UtcDatetime = Annotated[
+    datetime,
+    BeforeValidator(_instant_in),
+    AfterValidator(to_utc),
+    PlainSerializer(iso, return_type=str, when_used="json"),
+]
+"""A datetime field or query parameter: read as ISO 8601 with an offset, held in UTC, written
+by ``iso`` (so a value the database handed back without its zone still goes out with ``Z``)."""

@@ -13,6 +13,7 @@ from governance.api.deps import ApiAccess
 from governance.api.limits import BodySizeLimit, InputGuard, RateLimiter
 from governance.api.routers import admin, audit, decisions, lineage, pii, reports, subjects
 from governance.api.routing import document_problems
+from governance.api.vocabulary import Vocabularies, from_bundle
 from governance.config import Settings, get_settings
 from governance.runtime import tune_gc
 from governance.services import Services, build_all
@@ -26,6 +27,18 @@ obligations; every decision lands in a tamper-evident audit trail. Every endpoin
 """
 
 ServiceFactory = Callable[[Settings], Services]
+
+
+def _vocabularies(app: FastAPI) -> tuple[str, Vocabularies] | None:
+    services = getattr(app.state, "services", None)
+    if services is None:
+        return None
+    bundle = services.pdp.bundle
+    words = from_bundle(bundle)
+    entities = services.pii.loaded_entities() if services.pii is not None else None
+    if entities is not None:
+        words["pii-entities"] = {"enum": entities}
+    return f"{bundle.version}:{entities is not None}", words
 
 
 def create_app(
@@ -58,7 +71,7 @@ def create_app(
         settings.api.rate_limit_per_second, settings.api.rate_limit_burst
     )
     errors.install(app)
-    document_problems(app)
+    document_problems(app, lambda: _vocabularies(app))
     app.include_router(admin.router)
     app.include_router(decisions.router)
     app.include_router(audit.router)

@@ -17,6 +17,7 @@ from fastapi.responses import JSONResponse
 from sqlalchemy.exc import InterfaceError as DBAPIInterfaceError
 from sqlalchemy.exc import OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import Match
 
 from governance.errors import (
     AccessDenied,
@@ -151,13 +152,25 @@ async def http_error(request: Request, exc: Exception) -> JSONResponse:
         413: ("Payload too large", "payload-too-large"),
     }
     title, slug = titles.get(exc.status_code, ("HTTP error", f"http-{exc.status_code}"))
-    return problem(
-        exc.status_code,
-        title,
-        str(exc.detail),
-        slug,
-        headers=dict(exc.headers) if exc.headers else None,
-    )
+    headers = dict(exc.headers) if exc.headers else {}
+    if exc.status_code == 405:
+        allowed = _allowed_methods(request)
+        headers["Allow"] = ", ".join(allowed)
+        detail = f"{request.method} is not served here; use {' or '.join(allowed)}"
+    else:
+        detail = str(exc.detail)
+    return problem(exc.status_code, title, detail, slug, headers=headers or None)
+
+
+def _allowed_methods(request: Request) -> list[str]:
+    """Every method some route serves at this path: Starlette's own 405 names only those of
+    the first route that matched the path, and a path with GET and POST routes has two."""
+    methods: set[str] = set()
+    for route in request.app.router.routes:
+        match, _ = route.matches(request.scope)
+        if match != Match.NONE:
+            methods |= set(getattr(route, "methods", None) or ())
+    return sorted(methods)
 
 
 async def database_error(request: Request, exc: Exception) -> JSONResponse:

@@ -17,6 +17,7 @@ from fastapi.routing import APIRoute, APIRouter
 from pydantic import BaseModel, Field
 from starlette.exceptions import HTTPException
 
+from governance.api.vocabulary import VocabularySource, substitute
 from governance.errors import GovernanceError
 from governance.payloads import decode_json
 
@@ -88,13 +89,29 @@ PROBLEM_STATUSES: dict[int, str] = {
     429: "Rate limited; see Retry-After",
     503: "A dependency is unavailable; a decision is then a deny",
 }
+CONFLICT: dict[int | str, dict[str, Any]] = {
+    409: {"description": "The resource is not in a state that allows this (the detail says why)"}
+}
 PUBLIC_PATHS = frozenset({"/health", "/metrics", "/v1/reports/keys"})
 
 
-def document_problems(app: FastAPI) -> None:
-    """Generate the OpenAPI document once, with the problem responses on every operation."""
+def document_problems(app: FastAPI, vocabularies: VocabularySource | None = None) -> None:
+    """Generate the OpenAPI document once, with the problem responses on every operation; the
+    policy's vocabularies (``governance.api.vocabulary``) are filled in per policy version."""
+    served: dict[str, dict[str, Any]] = {}
 
     def openapi() -> dict[str, Any]:
+        base = static()
+        current = vocabularies() if vocabularies is not None else None
+        if current is None:
+            return base
+        version, words = current
+        if version not in served:
+            served.clear()
+            served[version] = substitute(base, words)
+        return served[version]
+
+    def static() -> dict[str, Any]:
         if app.openapi_schema:
             return app.openapi_schema
         schema = get_openapi(
@@ -123,6 +140,9 @@ def document_problems(app: FastAPI) -> None:
                         "description": description,
                         "content": {"application/problem+json": {"schema": reference}},
                     }
+                for status, response in responses.items():  # a route's own, e.g. its 409
+                    if status.isdigit() and int(status) >= 400:
+                        response["content"] = {"application/problem+json": {"schema": reference}}
         app.openapi_schema = schema
         return schema
 

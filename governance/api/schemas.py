@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from governance.pdp.decision import AccessRequest, ColumnObligation, Effect, RowCondition
+from governance.timestamps import UtcDatetime
 
 
 class DecisionOut(BaseModel):
@@ -25,7 +25,7 @@ class DecisionOut(BaseModel):
 
 
 class BatchIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", strict=True)
 
     requests: list[AccessRequest] = Field(min_length=1, description="Up to 1,000 requests.")
 
@@ -40,7 +40,7 @@ class AuditRecordOut(BaseModel):
     chain_seq: int
     decision_id: str
     kind: str
-    recorded_at: datetime
+    recorded_at: UtcDatetime
     caller: str
     subject: str
     action: str
@@ -97,14 +97,14 @@ class CheckpointOut(BaseModel):
 
 
 class RejectionOut(BaseModel):
-    at: datetime
+    at: UtcDatetime
     version: str
     errors: list[str]
 
 
 class PolicyStatusOut(BaseModel):
     version: str
-    loaded_at: datetime
+    loaded_at: UtcDatetime
     directory: str
     files: dict[str, str]
     rules: int

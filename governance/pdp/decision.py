@@ -40,10 +40,13 @@ _STRICTNESS = {a: i for i, a in enumerate(ObligationAction)}
 
 
 class SubjectRef(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
 
     id: str = Field(
-        min_length=3, max_length=300, description="`user:alice`, `service:churn-pipeline`."
+        min_length=3,
+        max_length=300,
+        description="`user:alice`, `service:churn-pipeline`.",
+        json_schema_extra={"pattern": SUBJECT_RE.pattern},  # checked below, with a clear message
     )
     roles: list[str] = Field(
         default_factory=list,
@@ -64,9 +67,14 @@ class SubjectRef(BaseModel):
 
 
 class ResourceRef(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
 
-    dataset: str = Field(min_length=3, max_length=500, description="`namespace/name`.")
+    dataset: str = Field(
+        min_length=3,
+        max_length=500,
+        description="`namespace/name`.",
+        json_schema_extra={"pattern": DATASET_RE.pattern},  # checked below, with a clear message
+    )
     columns: list[str] | None = Field(
         default=None,
         max_length=2000,
@@ -88,11 +96,36 @@ class DataSubjectRef(BaseModel):
     """The one person a request is about (a customer), by any of their identifiers. Consent
     and opt-outs are checked for them; without it, a whole table's rows are filtered."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(
+        extra="forbid",
+        frozen=True,
+        strict=True,
+        json_schema_extra={  # at least one identifier (the shapes come from catalog.yaml)
+            "anyOf": [
+                {"required": [kind], "properties": {kind: {"type": "string"}}}
+                for kind in ("customer_id", "email", "phone")
+            ]
+        },
+    )
 
-    customer_id: str | None = Field(None, max_length=128, examples=["CU10000042"])
-    email: str | None = Field(None, max_length=320, examples=["jane@example.com"])
-    phone: str | None = Field(None, max_length=32, examples=["+44 20 7946 0958"])
+    customer_id: str | None = Field(
+        None,
+        max_length=128,
+        examples=["CU10000042"],
+        json_schema_extra={"x-vocabulary": "identifier:customer_id"},
+    )
+    email: str | None = Field(
+        None,
+        max_length=320,
+        examples=["jane@example.com"],
+        json_schema_extra={"x-vocabulary": "identifier:email"},
+    )
+    phone: str | None = Field(
+        None,
+        max_length=32,
+        examples=["+44 20 7946 0958"],
+        json_schema_extra={"x-vocabulary": "identifier:phone"},
+    )
 
     @model_validator(mode="after")
     def _at_least_one(self) -> DataSubjectRef:
@@ -107,7 +140,7 @@ class DataSubjectRef(BaseModel):
 class AccessRequest(BaseModel):
     """May ``subject`` do ``action`` on ``resource`` for ``purpose``, in this ``context``?"""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
 
     subject: SubjectRef
     action: str = Field(min_length=1, max_length=100, pattern=NAME_RE.pattern)

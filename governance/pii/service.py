@@ -74,6 +74,12 @@ class PiiService:
                     self._loaded.set()
         return self._analyzer
 
+    def loaded_entities(self) -> list[str] | None:
+        """The entity types the analyzer finds, once it is loaded (None before: loading takes
+        seconds, and a caller that only wants the list should not pay for it)."""
+        analyzer = self._analyzer
+        return None if analyzer is None else analyzer.supported_entities
+
     def submit(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Future[Any]:
         return self._pool.submit(fn, *args, **kwargs)
 

@@ -166,7 +166,11 @@ def build_ai(src: ReportSources, model: str, since: datetime | None, until: date
 
     # ---- treatment, from the decisions that gave the data out ------------------------------
     usages = decision_usage(
-        src.db, since=since, until=until, datasets=upstream, purposes=list(training_purposes)
+        src.db,
+        since=since,
+        until=until,
+        datasets=upstream,
+        purposes=list(training_purposes),
     )
     allowed = [u for u in usages if u.decision == "allow"]
     seen: dict[tuple[str, str], tuple[str, Counter[str]]] = {}

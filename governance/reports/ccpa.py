@@ -91,7 +91,9 @@ def request_metrics(src: ReportSources, since: datetime, until: datetime) -> lis
 def build_ccpa(src: ReportSources, until: datetime) -> CcpaReport:
     bundle = src.bundle()
     since = until - timedelta(days=365)
-    usages = decision_usage(src.db, since=since, until=until)
+    usages = decision_usage(
+        src.db, since=since, until=until, by=("dataset", "purpose", "decision", "obligations")
+    )
     active = {u.dataset for u in usages}
     if src.lineage is not None:
         for namespace in src.lineage.namespaces():

@@ -57,6 +57,9 @@ class Usage:
         }
 
 
+GROUPS = ("dataset", "purpose", "subject", "decision", "policy_version", "obligations")
+
+
 def decision_usage(
     db: Database,
     *,
@@ -64,8 +67,15 @@ def decision_usage(
     until: datetime | None = None,
     datasets: Sequence[str] | None = None,
     purposes: Sequence[str] | None = None,
+    by: Sequence[str] = GROUPS,
 ) -> list[Usage]:
-    """The decisions of a period, grouped (one query)."""
+    """The decisions of a period, grouped by ``by`` (one query). A report asks only for the
+    groups it shows: by subject *and* dataset, a million decisions hardly collapse at all; by
+    (dataset, purpose, effect, obligations) they become a few tens of thousands of groups. The
+    fields left out of ``by`` are empty in the answer."""
+    unknown = set(by) - set(GROUPS)
+    if unknown:
+        raise ValueError(f"cannot group decisions by {sorted(unknown)}")
     if db.dialect == "postgresql":
         payload = sa.cast(TABLE.c.payload, JSONB)
         obligations: Any = sa.cast(payload["obligations"], sa.Text)
@@ -86,14 +96,13 @@ def decision_usage(
         ),
         else_=0,
     )
-    columns = [
-        TABLE.c.dataset,
-        TABLE.c.purpose,
-        TABLE.c.subject,
-        TABLE.c.decision,
-        TABLE.c.policy_version,
-        obligations.label("obligations"),
+    empty = sa.literal("", sa.Text)
+    columns = [(TABLE.c[name] if name in by else empty).label(name) for name in GROUPS[:-1]] + [
+        (obligations if "obligations" in by else empty).label("obligations")
     ]
+    grouped = [TABLE.c[name] for name in GROUPS[:-1] if name in by]
+    if "obligations" in by:
+        grouped.append(obligations)
     stmt = (
         sa.select(
             *columns,
@@ -103,7 +112,7 @@ def decision_usage(
             sa.func.sum(consented),
         )
         .where(TABLE.c.kind == "decision")
-        .group_by(*columns)
+        .group_by(*grouped)
     )
     if since is not None:
         stmt = stmt.where(TABLE.c.recorded_at >= since)
@@ -116,11 +125,15 @@ def decision_usage(
     with db.engine.connect() as conn:
         rows = conn.execute(stmt).all()
     out = []
+    texts: dict[str, list[dict[str, str]]] = {}  # a policy makes a few shapes, parsed once each
     for d, p, s, e, v, o, n, first, last, consented_n in rows:
-        try:
-            parsed = json.loads(o) if o else []
-        except ValueError:
-            parsed = []
+        parsed = texts.get(o)
+        if parsed is None:
+            try:
+                loaded = json.loads(o) if o else []
+            except ValueError:
+                loaded = []
+            parsed = texts[o] = loaded if isinstance(loaded, list) else []
         out.append(
             Usage(
                 d,
@@ -131,7 +144,7 @@ def decision_usage(
                 int(n),
                 _aware(first),
                 _aware(last),
-                parsed if isinstance(parsed, list) else [],
+                parsed,
                 int(consented_n or 0),
             )
         )
@@ -149,13 +162,17 @@ def usage_naive(
     in Python (what a report would do without the grouped query)."""
     out: dict[tuple[str, ...], Usage] = {}
     for dataset in datasets:
-        stmt = sa.select(TABLE).where(TABLE.c.kind == "decision", TABLE.c.dataset == dataset)
+        # kind is checked below, in Python: with it in the WHERE clause SQLite picks the index
+        # on kind (every row) over the one on (dataset, recorded_at), a baseline of full scans
+        stmt = sa.select(TABLE).where(TABLE.c.dataset == dataset)
         if since is not None:
             stmt = stmt.where(TABLE.c.recorded_at >= since)
         if until is not None:
             stmt = stmt.where(TABLE.c.recorded_at < until)
         with db.engine.connect() as conn:
             for row in conn.execute(stmt).mappings():
+                if row["kind"] != "decision":
+                    continue
                 payload = json.loads(row["payload"])
                 obligations = payload.get("obligations") or []
                 key = (

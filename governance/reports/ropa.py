@@ -17,6 +17,7 @@ types in them, the principals and jobs that received them). Divergences are flag
 from __future__ import annotations
 
 from collections import Counter
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -78,34 +79,48 @@ def _lineage_records(src: ReportSources, datasets: list[str]) -> dict[str, Any]:
     return {gids[g]: r for g, r in found.items()}
 
 
-def _consumers(src: ReportSources, datasets: list[str]) -> dict[str, tuple[str | None, int]]:
-    """Pipeline jobs (not the service's own access records) that read these datasets."""
-    if src.lineage is None:
+def _consumers(src: ReportSources, datasets: list[str]) -> dict[str, list[tuple[str, str | None]]]:
+    """Per dataset, the pipeline jobs (not the service's own access records) that read it, with
+    their owners: two queries for every dataset of the report."""
+    if src.lineage is None or not datasets:
         return {}
-    out: dict[str, tuple[str | None, int]] = {}
+    gids = {}
     for name in datasets:
         namespace, _, rest = name.partition("/")
-        walk = src.lineage.walk(
-            f"dataset\x1f{namespace}\x1f{rest}", depth=1, direction="downstream"
-        )
-        jobs = [g for g in walk.nodes if g.startswith("job")]
-        for _gid, job in src.lineage.jobs(jobs).items():
-            if job.namespace == "governance.access":
+        gids[f"dataset\x1f{namespace}\x1f{rest}"] = name
+    readers = src.lineage.readers(list(gids))
+    jobs = src.lineage.jobs(sorted({j for js in readers.values() for j in js}))
+    out: dict[str, list[tuple[str, str | None]]] = {}
+    for gid, js in readers.items():
+        for job_gid in js:
+            job = jobs.get(job_gid)
+            if job is None or job.namespace == "governance.access":
                 continue  # a decision's own lineage: the principal is listed already
             owners = (job.facets.get("ownership") or {}).get("owners") or []
             owner = ", ".join(str(o.get("name")) for o in owners if isinstance(o, dict)) or None
-            key = f"{job.namespace}/{job.name}"
-            out[key] = (owner, out.get(key, (None, 0))[1] + 1)
+            out.setdefault(gids[gid], []).append((f"{job.namespace}/{job.name}", owner))
     return out
+
+
+@dataclass(frozen=True)
+class _Lineage:
+    """What the graph says about the report's datasets, read once for every activity."""
+
+    records: dict[str, Any]
+    consumers: dict[str, list[tuple[str, str | None]]]
 
 
 def _activity(
     src: ReportSources,
+    graph: _Lineage,
     name: str,
     purpose: Purpose | None,
     uses: list[Usage],
+    by_principal: list[Usage],
     until: datetime,
 ) -> Activity:
+    """One purpose's record: ``uses`` grouped by dataset, effect and obligations, and
+    ``by_principal`` by subject and effect."""
     bundle = src.bundle()
     allowed = [u for u in uses if u.decision == "allow"]
     denied = sum(u.count for u in uses if u.decision != "allow")
@@ -127,7 +142,9 @@ def _activity(
     fields: dict[tuple[str, str], tuple[str, Counter[str]]] = {}
     for u in allowed:
         for column, (pii_type, action) in u.columns_used().items():
-            entry = fields.setdefault((u.dataset, column), (pii_type, Counter()))
+            entry = fields.get((u.dataset, column))
+            if entry is None:
+                entry = fields[(u.dataset, column)] = (pii_type, Counter())
             entry[1][action] += u.count
     field_uses = [
         FieldUse(
@@ -142,8 +159,9 @@ def _activity(
     personal = {f.pii_type for f in field_uses if is_personal(f.pii_type)}
     evidenced = categories_of(bundle, personal)
     principals: Counter[str] = Counter()
-    for u in allowed:
-        principals[u.subject] += u.count
+    for u in by_principal:
+        if u.decision == "allow":
+            principals[u.subject] += u.count
     recipients = [
         RecipientUse(
             recipient=p,
@@ -153,7 +171,8 @@ def _activity(
         )
         for p, n in sorted(principals.items())
     ]
-    for job, (owner, _) in sorted(_consumers(src, sorted(datasets)).items()):
+    jobs = {job: owner for d in datasets for job, owner in graph.consumers.get(d, ())}
+    for job, owner in sorted(jobs.items()):
         recipients.append(RecipientUse(recipient=job, kind="job", owner=owner))
     divergences: list[Divergence] = []
     if purpose is None:
@@ -226,7 +245,7 @@ def _activity(
                     datasets=names,
                 )
             )
-        records = _lineage_records(src, [d.dataset for d in dataset_uses])
+        records = graph.records
         limit = until - timedelta(days=purpose.retention_days)
         old = []
         for d in dataset_uses:
@@ -273,14 +292,33 @@ def _activity(
 
 def build_ropa(src: ReportSources, since: datetime | None, until: datetime) -> Ropa:
     bundle = src.bundle()
-    usages = decision_usage(src.db, since=since, until=until)
+    usages = decision_usage(
+        src.db, since=since, until=until, by=("dataset", "purpose", "decision", "obligations")
+    )
     grouped = by_key(usages)
+    principals = by_key(
+        decision_usage(src.db, since=since, until=until, by=("purpose", "subject", "decision"))
+    )
+    read = sorted({u.dataset for u in usages if u.decision == "allow"})
+    graph = _Lineage(_lineage_records(src, read), _consumers(src, read))
     activities = [
-        _activity(src, name, purpose, list(grouped.get(name, [])), until)
+        _activity(
+            src,
+            graph,
+            name,
+            purpose,
+            list(grouped.get(name, [])),
+            list(principals.get(name, [])),
+            until,
+        )
         for name, purpose in sorted(bundle.purposes.items())
     ]
     for name in sorted(set(grouped) - set(bundle.purposes)):
-        activities.append(_activity(src, name, None, list(grouped[name]), until))
+        activities.append(
+            _activity(
+                src, graph, name, None, list(grouped[name]), list(principals.get(name, [])), until
+            )
+        )
     return Ropa(
         controller=controller_out(src),
         activities=activities,

@@ -360,6 +360,14 @@ class ConsentGate:
     def rights_of(self, purpose: Purpose) -> list[str]:
         return [r for r, on in (("sale", purpose.ccpa_sale), ("share", purpose.ccpa_share)) if on]
 
+    def check(self, request: AccessRequest, loc: tuple[str | int, ...]) -> None:
+        """A ``subject_ref`` that names nobody well-formed is a 422 before anything is decided
+        (whatever the policy says), never a silently ignored identifier."""
+        if request.subject_ref is not None:
+            keys = self._store.keys
+            for kind, value in request.subject_ref.items().items():
+                keys.identifier(kind, value, (*loc, "subject_ref", kind))
+
     def applies(self, request: AccessRequest) -> bool:
         """Cheap: does consent matter for this request's purpose at all?"""
         purpose = self._purposes().get(request.purpose)

@@ -23,9 +23,31 @@ from governance.pdp.decision import DataSubjectRef
 from governance.pii.keyring import KeyRing, subject_index_key
 from governance.pii.operators import canonical
 
-_EMAIL = re.compile(r"^[^@\s]{1,64}@[^@\s]{1,255}\.[^@\s.]{2,63}$")
-_PHONE = re.compile(r"^\+?[0-9 ().\-]{6,24}$")
-_GENERIC = re.compile(r"^[A-Za-z0-9_.:\-]{1,128}$")
+EMAIL_SHAPE = (
+    r"^[^@\x00-\x20\x7f-\x9f]{1,64}@[^@\x00-\x20\x7f-\x9f]{1,255}\.[^@.\x00-\x20\x7f-\x9f]{2,63}$"
+)
+"""No ``\\s``: Python's and JavaScript's disagree (NEL, U+001C-U+001F), and the same expression
+is checked here and published as a JSON-schema pattern; controls and spaces are spelt out."""
+PHONE_SHAPE = r"^\+?(?:[ ().\-]{0,2}[0-9]){7,15}[ ().\-]{0,2}$"
+"""7 to 15 digits (E.164), with the separators people write between them."""
+GENERIC_SHAPE = r"^[A-Za-z0-9_.:\-]{1,128}$"
+
+
+def anchored(shape: str) -> str:
+    """The shape as a JSON-schema ``pattern``, which matches anywhere unless anchored."""
+    core = shape.removeprefix("^").removesuffix("$")
+    return f"^(?:{core})$"
+
+
+def identifier_shape(spec: IdentifierKind) -> str:
+    """The regular expression a whole value of this kind must match (OpenAPI: ``anchored``)."""
+    if spec.pattern is not None:
+        return spec.pattern
+    if spec.pii_type == "EMAIL_ADDRESS":
+        return EMAIL_SHAPE
+    if spec.pii_type == "PHONE_NUMBER":
+        return PHONE_SHAPE
+    return GENERIC_SHAPE
 
 
 SubjectIdentifiers = DataSubjectRef
@@ -83,15 +105,7 @@ class SubjectKeys:
                 [FieldProblem(where, "unknown identifier kind")],
             )
         text = value.strip()
-        if spec.pattern is not None:
-            ok = re.fullmatch(spec.pattern, text) is not None
-        elif spec.pii_type == "EMAIL_ADDRESS":
-            ok = _EMAIL.match(text) is not None
-        elif spec.pii_type == "PHONE_NUMBER":
-            ok = _PHONE.match(text) is not None and 7 <= sum(c.isdigit() for c in text) <= 15
-        else:
-            ok = _GENERIC.match(text) is not None
-        if not ok:
+        if re.fullmatch(identifier_shape(spec), text) is None:
             raise InvalidInput(
                 f"{kind} does not have the shape of a {spec.pii_type}",
                 [FieldProblem(where, f"not a well-formed {kind}")],

@@ -234,6 +234,9 @@ class LineageStore(Protocol):
     def field_jobs(self, field_keys: Sequence[str]) -> dict[str, set[str]]:
         """Per field, the gids of the jobs whose column lineage produced it."""
 
+    def readers(self, dataset_gids: Sequence[str]) -> dict[str, set[str]]:
+        """Per dataset, the gids of the jobs that read it (one hop downstream), in one query."""
+
     def stats(self) -> StoreStats: ...
 
     def close(self) -> None: ...

@@ -823,6 +823,17 @@ class Neo4jLineageStore:
             out.setdefault(r["key"], set()).add(r["gid"])
         return out
 
+    def readers(self, dataset_gids: Sequence[str]) -> dict[str, set[str]]:
+        rows = self._read(
+            "UNWIND $gids AS g MATCH (d:LineageNode:Dataset {gid: g})-[:CONSUMED_BY]->(j:Job) "
+            "RETURN d.gid AS d, j.gid AS j",
+            gids=list(dataset_gids),
+        )
+        out: dict[str, set[str]] = {}
+        for r in rows:
+            out.setdefault(r["d"], set()).add(r["j"])
+        return out
+
     def stats(self) -> StoreStats:
         r = self._read(
             "CALL () { MATCH (n:Namespace) RETURN count(n) AS namespaces } "

@@ -20,7 +20,7 @@ from sqlalchemy.orm import Session
 
 from governance.db import Database
 from governance.errors import Unavailable
-from lineage.events import LineageEvent
+from lineage.events import SEP, LineageEvent
 from lineage.store import (
     ClassificationRecord,
     DatasetRecord,
@@ -716,6 +716,18 @@ class SqlLineageStore:
                     select(FPROD.c.field_key, FPROD.c.job_gid).where(FPROD.c.field_key.in_(chunk))
                 ):
                     out.setdefault(f, set()).add(j)
+        return out
+
+    def readers(self, dataset_gids: Sequence[str]) -> dict[str, set[str]]:
+        out: dict[str, set[str]] = {}
+        with self._db.session() as session:
+            for chunk in _chunks(list(dataset_gids)):
+                for d, j in session.execute(
+                    select(EDGE.c.src, EDGE.c.dst).where(
+                        EDGE.c.src.in_(chunk), EDGE.c.dst.startswith(f"job{SEP}")
+                    )
+                ):
+                    out.setdefault(d, set()).add(j)
         return out
 
     def stats(self) -> StoreStats:

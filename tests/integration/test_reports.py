@@ -245,7 +245,8 @@ def test_signed_reports_verify_and_tampering_fails(world: Any) -> None:
         ("ropa", {"since": "2026-12-01T00:00:00Z", "until": "2026-11-01T00:00:00Z"}, 422),
         ("ropa", {"format": "docx"}, 422),
         ("dsar", {"request_id": "00000000-0000-0000-0000-000000000000"}, 404),
-        ("nonsense", {}, 422),
+        ("nonsense", {}, 404),  # each kind is its own operation; no such path
+        ("ropa", {"until": "0.5"}, 422),  # a number is not a time
     ],
 )
 def test_bad_report_requests_are_clear_4xx(

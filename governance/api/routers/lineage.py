@@ -214,7 +214,7 @@ async def get_classifications(
 
 
 class ClassificationIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", strict=True)
 
     node_id: str = Field(alias="nodeId", description="datasetField:NS:NAME:FIELD")
     pii_type: str = Field(alias="piiType", pattern=r"^[A-Z][A-Z0-9_]*$")

@@ -25,6 +25,7 @@ from governance.api.deps import (
     require_principals,
 )
 from governance.api.routing import api_router
+from governance.api.vocabulary import vocabulary
 from governance.callers import Caller
 from governance.errors import AccessDenied
 from governance.pdp.decision import DATASET_RE, NAME_RE, AccessRequest, ResourceRef, SubjectRef
@@ -40,11 +41,13 @@ ClassificationReader = Annotated[Caller, Depends(require("pii:read"))]
 class AnalyzeIn(BaseModel):
     """Presidio analyzer's request (fields it has and we do not use are accepted, ignored)."""
 
-    model_config = ConfigDict(extra="ignore")
+    model_config = ConfigDict(extra="ignore", strict=True)
 
     text: str
-    language: str = "en"
-    entities: list[str] | None = Field(None, max_length=100)
+    language: Literal["en"] = Field("en", description="Only English models are installed.")
+    entities: list[Annotated[str, Field(json_schema_extra=vocabulary("pii-entities"))]] | None = (
+        Field(None, max_length=100, description="Entity types to look for (default: all).")
+    )
     score_threshold: float | None = Field(None, ge=0, le=1)
     correlation_id: str | None = None
 
@@ -83,7 +86,7 @@ async def analyze(body: AnalyzeIn, pii: PiiDep, caller: Analyzer) -> list[Recogn
 
 
 class AnalyzerResultIn(BaseModel):
-    model_config = ConfigDict(extra="ignore")
+    model_config = ConfigDict(extra="ignore", strict=True)
 
     entity_type: str = Field(min_length=1, max_length=100)
     start: int = Field(ge=0)
@@ -95,7 +98,7 @@ class AnonymizeIn(BaseModel):
     """Presidio anonymizer's request, plus ``purpose`` (the pseudonym domain of tokens) and,
     for ``encrypt``, the ``dataset`` and ``column`` its tokens are bound to."""
 
-    model_config = ConfigDict(extra="ignore")
+    model_config = ConfigDict(extra="ignore", strict=True)
 
     text: str
     analyzer_results: list[AnalyzerResultIn] = Field(default_factory=list, max_length=10_000)
@@ -142,7 +145,7 @@ async def anonymize(body: AnonymizeIn, pii: PiiDep, caller: Anonymizer) -> Anony
 
 
 class TokenRef(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", strict=True)
 
     token: str = Field(min_length=1, max_length=4096)
     column: str | None = Field(
@@ -155,7 +158,7 @@ class ReidentifyIn(BaseModel):
     only for the dataset and column it was made for: give the column once (`column`) or per
     token (`{"token": …, "column": …}`)."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", strict=True)
 
     subject: SubjectRef
     resource: ResourceRef
@@ -253,11 +256,13 @@ async def list_classifications(
 
 
 class ReviewIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", strict=True)
 
     dataset: str = Field(pattern=DATASET_RE.pattern, max_length=500)
     column: str = Field(min_length=1, max_length=300)
-    pii_type: str = Field(pattern="^[A-Z][A-Z0-9_]*$", max_length=100)
+    pii_type: str = Field(
+        pattern="^[A-Z][A-Z0-9_]*$", max_length=100, json_schema_extra=vocabulary("pii-types")
+    )
     status: Literal["confirmed", "rejected"]
 
 

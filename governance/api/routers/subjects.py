@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Annotated, Any, Literal
 
 from fastapi import Depends, Query
@@ -11,7 +10,8 @@ from starlette.concurrency import run_in_threadpool
 
 from governance.api.deps import ServicesDep, SubjectsDep, require, require_principals
 from governance.api.params import Limit, Offset, Since, Until
-from governance.api.routing import api_router
+from governance.api.routing import CONFLICT, api_router
+from governance.api.vocabulary import vocabulary
 from governance.callers import Caller, CallerRole
 from governance.errors import NotFound
 from governance.pdp.decision import NAME_RE, SUBJECT_RE, AccessRequest
@@ -20,6 +20,7 @@ from governance.subjects.consent import NewConsent
 from governance.subjects.erasure import ErasurePlan, Receipt
 from governance.subjects.identifiers import SubjectIdentifiers, parse_identifier_text
 from governance.subjects.requests import KINDS, STATUSES
+from governance.timestamps import UtcDatetime
 
 router = api_router(tags=["subject rights"])
 ConsentWriter = Annotated[Caller, Depends(require("consents:write"))]
@@ -34,17 +35,18 @@ Eraser = Annotated[Caller, Depends(require("dsr:erase"))]
 
 
 class ConsentIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", strict=True)
 
     subject: SubjectIdentifiers
     purpose: str = Field(
         max_length=100,
         pattern=NAME_RE.pattern,
         description="A purpose of purposes.yaml, or a CCPA right: sale, share, sensitive_limit.",
+        json_schema_extra=vocabulary("consent-purposes"),
     )
     status: Literal["granted", "withdrawn"]
     source: Literal["api", "import", "gpc", "dsr"] = "api"
-    recorded_at: datetime | None = Field(
+    recorded_at: UtcDatetime | None = Field(
         None, description="When the subject gave or withdrew it (default: now)."
     )
     evidence: dict[str, Any] = Field(
@@ -101,6 +103,7 @@ async def consent_history(
         Query(
             max_length=400,
             description="KIND:VALUE, e.g. `customer_id:CU10000042` or `email:jane@example.com`.",
+            json_schema_extra=vocabulary("identifier-text"),
         ),
     ],
 ) -> ConsentHistoryOut:
@@ -126,12 +129,12 @@ async def consent_history(
 
 
 class PrivacyRequestIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", strict=True)
 
     kind: Literal["access", "erasure", "rectification", "opt_out", "restrict"]
     subject: SubjectIdentifiers
     jurisdiction: Literal["gdpr", "ccpa"]
-    received_at: datetime | None = Field(None, description="When it arrived (default: now).")
+    received_at: UtcDatetime | None = Field(None, description="When it arrived (default: now).")
     note: str | None = Field(None, max_length=2000)
 
 
@@ -155,14 +158,24 @@ class PrivacyRequestOut(BaseModel):
 
 
 class StatusIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(
+        extra="forbid",
+        strict=True,
+        json_schema_extra={  # a denial names its reason (GDPR Art. 12(4), CCPA regs § 7022)
+            "if": {"properties": {"status": {"const": "denied"}}, "required": ["status"]},
+            "then": {
+                "required": ["reason"],
+                "properties": {"reason": {"type": "string", "minLength": 1}},
+            },
+        },
+    )
 
     status: Literal["received", "verified", "in_progress", "completed", "denied"]
     reason: str | None = Field(None, max_length=2000)
 
 
 class AccessRunIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", strict=True)
 
     include_values: bool = Field(
         False, description="Show the values held (stewards and administrators only)."
@@ -173,7 +186,7 @@ class AccessRunIn(BaseModel):
 
 
 class ExecuteIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", strict=True)
 
     plan_digest: str = Field(
         min_length=64, max_length=64, description="The digest of the plan that was shown."
@@ -243,7 +256,9 @@ async def list_requests(
     return [_out(v) for v in views]
 
 
-@router.get("/v1/privacy-requests/{request_id}", response_model=PrivacyRequestOut)
+@router.get(
+    "/v1/privacy-requests/{request_id}", response_model=PrivacyRequestOut, responses=CONFLICT
+)
 async def get_request(
     request_id: str, subjects: SubjectsDep, _caller: RequestReader
 ) -> PrivacyRequestOut:
@@ -251,7 +266,9 @@ async def get_request(
     return _out(await run_in_threadpool(subjects.requests.get, request_id))
 
 
-@router.post("/v1/privacy-requests/{request_id}/status", response_model=PrivacyRequestOut)
+@router.post(
+    "/v1/privacy-requests/{request_id}/status", response_model=PrivacyRequestOut, responses=CONFLICT
+)
 async def change_status(
     request_id: str, body: StatusIn, subjects: SubjectsDep, caller: RequestManager
 ) -> PrivacyRequestOut:
@@ -265,7 +282,9 @@ async def change_status(
     return _out(view)
 
 
-@router.post("/v1/privacy-requests/{request_id}/access", response_model=AccessResult)
+@router.post(
+    "/v1/privacy-requests/{request_id}/access", response_model=AccessResult, responses=CONFLICT
+)
 async def run_access(
     request_id: str, body: AccessRunIn, subjects: SubjectsDep, caller: RequestManager
 ) -> AccessResult:
@@ -279,7 +298,9 @@ async def run_access(
     )
 
 
-@router.get("/v1/privacy-requests/{request_id}/access", response_model=AccessResult)
+@router.get(
+    "/v1/privacy-requests/{request_id}/access", response_model=AccessResult, responses=CONFLICT
+)
 async def stored_access(
     request_id: str, subjects: SubjectsDep, _caller: RequestReader
 ) -> AccessResult:
@@ -290,7 +311,9 @@ async def stored_access(
     return result
 
 
-@router.post("/v1/privacy-requests/{request_id}/erasure/plan", response_model=ErasurePlan)
+@router.post(
+    "/v1/privacy-requests/{request_id}/erasure/plan", response_model=ErasurePlan, responses=CONFLICT
+)
 async def plan_erasure(
     request_id: str, subjects: SubjectsDep, caller: RequestManager
 ) -> ErasurePlan:
@@ -299,7 +322,11 @@ async def plan_erasure(
     return await run_in_threadpool(lambda: subjects.plan_erasure(request_id, by=caller.name))
 
 
-@router.post("/v1/privacy-requests/{request_id}/erasure/execute", response_model=ErasureOut)
+@router.post(
+    "/v1/privacy-requests/{request_id}/erasure/execute",
+    response_model=ErasureOut,
+    responses=CONFLICT,
+)
 async def execute_erasure(
     request_id: str,
     body: ExecuteIn,
@@ -336,7 +363,11 @@ async def receipts(request_id: str, subjects: SubjectsDep, _caller: RequestReade
     return await run_in_threadpool(subjects.eraser.receipts, request_id)
 
 
-@router.post("/v1/privacy-requests/{request_id}/opt-out", response_model=PrivacyRequestOut)
+@router.post(
+    "/v1/privacy-requests/{request_id}/opt-out",
+    response_model=PrivacyRequestOut,
+    responses=CONFLICT,
+)
 async def execute_opt_out(
     request_id: str, subjects: SubjectsDep, caller: RequestManager
 ) -> PrivacyRequestOut:
