@@ -93,8 +93,8 @@ def _split(value: str, parts: int) -> list[str]:
             break
         out.append(value[previous : match.start()])
         previous = match.end()
-    if len(out) != parts - 1:
-        raise InvalidInput(f"node id {value!r} cannot be split into {parts} parts")
+    if len(out) != parts - 1:  # too few URI-safe colons: the leftmost separators split it
+        return re.split(r"[:#]", value, maxsplit=parts - 1)
     out.append(value[previous:])
     return out
 
@@ -272,11 +272,17 @@ class LineageQueries:
     ) -> dict[str, Any]:
         """Marquez's ``GET /api/v1/column-lineage``: upstream by default, downstream on request."""
         node = parse_node_id(node_id)
-        if node.kind == "job":
-            raise InvalidInput("column lineage starts from a dataset or a datasetField")
         direction: Direction = "both" if with_downstream else "upstream"
         if node.kind == "datasetField":
             starts = [node.field_key]
+        elif node.kind == "job":  # as Marquez: the fields of the job's outputs
+            jobs = self.store.jobs([node.gid])
+            if not jobs:
+                raise NotFound(f"no job {node.namespace}:{node.name} in the lineage graph")
+            outputs = self.store.datasets([dataset_gid(ns, n) for ns, n in jobs[node.gid].outputs])
+            starts = [
+                field_key(d.namespace, d.name, f.name) for d in outputs.values() for f in d.fields
+            ]
         else:
             found = self.store.datasets([node.gid])
             if not found:

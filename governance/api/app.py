@@ -11,8 +11,9 @@ from governance import __version__
 from governance.api import errors
 from governance.api.deps import ApiAccess
 from governance.api.limits import BodySizeLimit, InputGuard, RateLimiter
+from governance.api.lineage_schemas import openlineage_components
 from governance.api.routers import admin, audit, decisions, lineage, pii, reports, subjects
-from governance.api.routing import document_problems
+from governance.api.routing import EncodedSegments, document_problems
 from governance.api.vocabulary import Vocabularies, from_bundle
 from governance.config import Settings, get_settings
 from governance.runtime import tune_gc
@@ -71,7 +72,7 @@ def create_app(
         settings.api.rate_limit_per_second, settings.api.rate_limit_burst
     )
     errors.install(app)
-    document_problems(app, lambda: _vocabularies(app))
+    document_problems(app, lambda: _vocabularies(app), openlineage_components)
     app.include_router(admin.router)
     app.include_router(decisions.router)
     app.include_router(audit.router)
@@ -79,6 +80,7 @@ def create_app(
     app.include_router(pii.router)
     app.include_router(subjects.router)
     app.include_router(reports.router)
+    app.add_middleware(EncodedSegments)
     app.add_middleware(InputGuard)
     app.add_middleware(
         BodySizeLimit,

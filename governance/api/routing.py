@@ -8,14 +8,16 @@ responses every route can give to the OpenAPI document, so the document is the c
 
 from __future__ import annotations
 
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable, Coroutine, Mapping
 from typing import Any
+from urllib.parse import unquote
 
 from fastapi import FastAPI, Request, Response
 from fastapi.openapi.utils import get_openapi
 from fastapi.routing import APIRoute, APIRouter
 from pydantic import BaseModel, Field
 from starlette.exceptions import HTTPException
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from governance.api.vocabulary import VocabularySource, substitute
 from governance.errors import GovernanceError
@@ -95,9 +97,14 @@ CONFLICT: dict[int | str, dict[str, Any]] = {
 PUBLIC_PATHS = frozenset({"/health", "/metrics", "/v1/reports/keys"})
 
 
-def document_problems(app: FastAPI, vocabularies: VocabularySource | None = None) -> None:
+def document_problems(
+    app: FastAPI,
+    vocabularies: VocabularySource | None = None,
+    components: Callable[[], Mapping[str, Any]] | None = None,
+) -> None:
     """Generate the OpenAPI document once, with the problem responses on every operation; the
-    policy's vocabularies (``governance.api.vocabulary``) are filled in per policy version."""
+    policy's vocabularies (``governance.api.vocabulary``) are filled in per policy version.
+    ``components`` adds schemas that routes reference by hand (the OpenLineage request body)."""
     served: dict[str, dict[str, Any]] = {}
 
     def openapi() -> dict[str, Any]:
@@ -120,12 +127,14 @@ def document_problems(app: FastAPI, vocabularies: VocabularySource | None = None
             description=app.description,
             routes=app.routes,
         )
-        components = schema.setdefault("components", {}).setdefault("schemas", {})
+        schemas = schema.setdefault("components", {}).setdefault("schemas", {})
+        if components is not None:
+            schemas.update(components())
         problem = Problem.model_json_schema(ref_template="#/components/schemas/{model}")
-        components.update(problem.pop("$defs", {}))
-        components["Problem"] = problem
-        components.pop("HTTPValidationError", None)
-        components.pop("ValidationError", None)
+        schemas.update(problem.pop("$defs", {}))
+        schemas["Problem"] = problem
+        schemas.pop("HTTPValidationError", None)
+        schemas.pop("ValidationError", None)
         reference = {"$ref": "#/components/schemas/Problem"}
         for path, operations in schema.get("paths", {}).items():
             for operation in operations.values():
@@ -147,3 +156,31 @@ def document_problems(app: FastAPI, vocabularies: VocabularySource | None = None
         return schema
 
     app.openapi = openapi  # type: ignore[method-assign]
+
+
+# ---- URL-encoded path segments -------------------------------------------------------------------
+
+
+class EncodedSegments:
+    """Keeps an encoded ``/`` inside its path segment under the Marquez namespace routes.
+
+    Servers decode the path before routing, so ``/api/v1/namespaces/s3%3A%2F%2Fbucket/datasets``
+    would route as five segments. Below ``prefix`` the path is rebuilt from the raw one with each
+    segment decoded except ``%`` and ``/``; handlers ``unquote`` their segment parameters.
+    """
+
+    def __init__(self, app: ASGIApp, prefix: str = "/api/v1/namespaces/") -> None:
+        self.app = app
+        self.prefix = prefix
+        self.raw_prefix = prefix.encode()
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and scope["path"].startswith(self.prefix):
+            raw = scope.get("raw_path") or b""
+            if raw.startswith(self.raw_prefix):
+                tail = raw[len(self.raw_prefix) :].decode("latin-1")
+                segments = [
+                    unquote(s).replace("%", "%25").replace("/", "%2F") for s in tail.split("/")
+                ]
+                scope = {**scope, "path": self.prefix + "/".join(segments)}
+        await self.app(scope, receive, send)

@@ -73,7 +73,7 @@ def scan(
         from governance.pii.classifications import ClassificationStore
         from lineage.outbox import enqueue
 
-        if not DATASET_RE.match(dataset):
+        if not DATASET_RE.fullmatch(dataset):
             err.print(f"[red]--dataset must be ns/name, not {dataset!r}[/red]")
             raise typer.Exit(2)
         db = database_from_settings(settings)
@@ -233,7 +233,7 @@ def pii_rebind(
     if not url:
         err.print(f"[red]environment variable {url_env} is not set[/red]")
         raise typer.Exit(2)
-    if not DATASET_RE.match(dataset):
+    if not DATASET_RE.fullmatch(dataset):
         err.print(f"[red]--dataset must be ns/name, not {dataset!r}[/red]")
         raise typer.Exit(2)
     try:

@@ -155,7 +155,7 @@ def parse_catalog(
     raw = doc.get("datasets") or {}
     for name, spec in raw.items():
         line = line_of(raw, name)
-        if not DATASET_RE.match(str(name)):
+        if not DATASET_RE.fullmatch(str(name)):
             findings.append(Finding(display, line, "error", f"dataset {name!r} is not ns/name"))
             continue
         if not isinstance(spec, dict):
@@ -228,7 +228,7 @@ def _parse_identifiers(
     out: dict[str, IdentifierKind] = {}
     for kind, spec in node.items():
         line = line_of(node, str(kind))
-        if not NAME_RE.match(str(kind)) or not isinstance(spec, dict):
+        if not NAME_RE.fullmatch(str(kind)) or not isinstance(spec, dict):
             findings.append(Finding(display, line, "error", f"identifier {kind!r}: bad entry"))
             continue
         pii_type = str(spec.get("pii_type", ""))
@@ -264,16 +264,16 @@ def _parse_source(
         bad("'source' must be a mapping (connection, table, key, identifiers)")
         return None, findings
     connection = str(node.get("connection", ""))
-    if not CONNECTION_RE.match(connection):
+    if not CONNECTION_RE.fullmatch(connection):
         bad(
             "source.connection is the NAME of an environment variable holding the URL "
             "(like RETAIL_DB_URL), never a URL",
             "connection",
         )
     table, key = str(node.get("table", "")), str(node.get("key", ""))
-    if not SQL_NAME_RE.match(table):
+    if not SQL_NAME_RE.fullmatch(table):
         bad(f"source.table {table!r} is not a table name", "table")
-    if not SQL_NAME_RE.match(key):
+    if not SQL_NAME_RE.fullmatch(key):
         bad(f"source.key {key!r} is not a column name", "key")
     raw = node.get("identifiers") or {}
     identifiers: dict[str, IdentifierColumn] = {}
@@ -286,7 +286,7 @@ def _parse_source(
             continue
         if isinstance(spec, str):
             spec = {"column": spec}
-        if not isinstance(spec, dict) or not SQL_NAME_RE.match(str(spec.get("column", ""))):
+        if not isinstance(spec, dict) or not SQL_NAME_RE.fullmatch(str(spec.get("column", ""))):
             bad(f"source.identifiers.{kind}: expected a column name", "identifiers")
             continue
         transform = spec.get("transform")
@@ -317,7 +317,7 @@ def parse_purposes(doc: Any, display: str) -> tuple[dict[str, Purpose], list[Fin
     raw: LocatedDict = doc["purposes"]
     for name, spec in raw.items():
         line = line_of(raw, name)
-        if not NAME_RE.match(str(name)):
+        if not NAME_RE.fullmatch(str(name)):
             findings.append(Finding(display, line, "error", f"purpose {name!r}: bad name"))
             continue
         spec = spec or {}
@@ -341,7 +341,7 @@ def parse_purposes(doc: Any, display: str) -> tuple[dict[str, Purpose], list[Fin
             )
             retention = 0
         domain = str(spec.get("pseudonym_domain") or "")
-        if domain and not NAME_RE.match(domain):
+        if domain and not NAME_RE.fullmatch(domain):
             findings.append(
                 Finding(
                     display,

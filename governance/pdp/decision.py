@@ -11,7 +11,10 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 SUBJECT_RE = re.compile(r"^(user|service|role):[A-Za-z0-9_.@\-]+$")
-DATASET_RE = re.compile(r"^[^/\s]+/\S+$")
+# Whitespace spelled out: Python's \s and JSON Schema's (ECMA-262) \s disagree on \x1c-\x1f,
+# \x85 and \ufeff, and the pattern is published in the OpenAPI document as well as checked here.
+_WS = r"\t\n\v\f\r \x1c-\x1f\x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000\ufeff"
+DATASET_RE = re.compile(rf"^[^/{_WS}]+/[^{_WS}]+$")
 NAME_RE = re.compile(r"^[A-Za-z0-9_.:\-]+$")
 
 
@@ -61,7 +64,7 @@ class SubjectRef(BaseModel):
     @field_validator("id")
     @classmethod
     def _subject_form(cls, v: str) -> str:
-        if not SUBJECT_RE.match(v):
+        if not SUBJECT_RE.fullmatch(v):
             raise ValueError("must look like user:NAME, service:NAME or role:NAME")
         return v
 
@@ -87,7 +90,7 @@ class ResourceRef(BaseModel):
     @field_validator("dataset")
     @classmethod
     def _dataset_form(cls, v: str) -> str:
-        if not DATASET_RE.match(v):
+        if not DATASET_RE.fullmatch(v):
             raise ValueError("must look like namespace/name")
         return v
 

@@ -174,7 +174,7 @@ def lint_policy(
                 )
             )
         elif (
-            DATASET_RE.match(rule.obj)
+            DATASET_RE.fullmatch(rule.obj)
             and "*" not in rule.obj
             and datasets
             and rule.obj not in datasets
@@ -208,17 +208,17 @@ def _check_rule(
     def err(msg: str) -> None:
         out.append(Finding(display, rule.line, "error", msg))
 
-    if not SUBJECT_RE.match(rule.sub):
+    if not SUBJECT_RE.fullmatch(rule.sub):
         err(f"subject {rule.sub!r} must look like user:NAME, service:NAME or role:NAME")
     if not (
         rule.obj.startswith("group:")
-        or DATASET_RE.match(rule.obj)
+        or DATASET_RE.fullmatch(rule.obj)
         or (rule.obj.endswith("*") and rule.obj.count("*") == 1)
     ):
         err(f"object {rule.obj!r} must be ns/name, group:NAME or a pattern ending in *")
     elif "*" in rule.obj and not rule.obj.endswith("*"):
         err(f"object {rule.obj!r}: a pattern has one * at its end")
-    if rule.act != "*" and not NAME_RE.match(rule.act):
+    if rule.act != "*" and not NAME_RE.fullmatch(rule.act):
         err(f"action {rule.act!r} is not a name")
     if rule.pur != "*" and rule.pur not in purposes:
         err(f"purpose {rule.pur} is not in purposes.yaml")
@@ -236,16 +236,16 @@ def _check_link(kind: str, child: str, parent: str) -> list[str]:
         if "*" in child:
             problems.append("g: patterns are not supported for subjects")
         for name in (child, parent):
-            if not SUBJECT_RE.match(name):
+            if not SUBJECT_RE.fullmatch(name):
                 problems.append(f"g: {name!r} must look like user:, service: or role:")
         if not parent.startswith("role:"):
             problems.append(f"g: {parent} must be a role (role:NAME)")
     else:
         if not parent.startswith("group:"):
             problems.append(f"g2: {parent} must be a group (group:NAME)")
-        if "*" in child and not _NAMESPACE_RE.match(child):
+        if "*" in child and not _NAMESPACE_RE.fullmatch(child):
             problems.append(f"g2: {child!r}: a whole namespace is written NAMESPACE/*")
-        elif not (child.startswith("group:") or DATASET_RE.match(child)):
+        elif not (child.startswith("group:") or DATASET_RE.fullmatch(child)):
             problems.append(f"g2: {child!r} must be ns/name, NAMESPACE/* or a group")
     return problems
 

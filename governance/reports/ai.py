@@ -63,7 +63,7 @@ def _name(gid: str) -> str:
 
 
 def build_ai(src: ReportSources, model: str, since: datetime | None, until: datetime) -> AiReport:
-    if not DATASET_RE.match(model):
+    if not DATASET_RE.fullmatch(model):
         raise InvalidInput(f"model {model!r} is not ns/name")
     store = src.lineage
     if store is None:

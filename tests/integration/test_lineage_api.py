@@ -178,6 +178,13 @@ def test_openlineage_client_start_complete_with_column_lineage(lineage_live: Liv
         encoded = a.get(
             "/api/v1/namespaces/postgres%3A%2F%2Fcrm-db%3A5432/datasets/public.customers"
         )
+        by_job = a.get(
+            "/api/v1/column-lineage",
+            params={"nodeId": "job:airflow:churn.build_features", "depth": 5},
+        ).json()
+        encoded_jobs = a.get("/api/v1/namespaces/airflow/jobs/churn.build_features")
+        # a namespace holding '/' and '%': each is a single segment once encoded
+        odd = a.get("/api/v1/namespaces/a%2Fb%25c/datasets")
     ids = {n["id"]: n for n in graph["graph"]}
     assert set(ids) == {
         "dataset:postgres://crm-db:5432:public.customers",
@@ -213,6 +220,15 @@ def test_openlineage_client_start_complete_with_column_lineage(lineage_live: Liv
     assert node["type"] == "DATASET_FIELD"
     assert node["data"]["inputFields"][0]["field"] == "id"
     assert encoded.status_code == 200
+    assert encoded.json()["namespace"] == "postgres://crm-db:5432"
+    # from a job, column lineage starts at the fields of its outputs (Marquez's rule)
+    assert {n["id"] for n in by_job["graph"]} >= {
+        "datasetField:warehouse:ml.churn_features:customer_id",
+        "datasetField:postgres://crm-db:5432:public.customers:id",
+    }
+    assert encoded_jobs.json()["name"] == "churn.build_features"
+    assert odd.status_code == 200
+    assert odd.json() == {"totalCount": 0, "datasets": []}
     assert encoded.json()["id"] == {
         "namespace": "postgres://crm-db:5432",
         "name": "public.customers",

@@ -3,7 +3,15 @@
 from __future__ import annotations
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
+from governance.api.lineage_schemas import (
+    COLUMN_NODE,
+    DATASET_OR_FIELD_NODE,
+    FIELD_NODE,
+    GRAPH_NODE,
+)
 from governance.errors import InvalidInput
 from lineage.queries import NodeId, parse_node_id
 from lineage.store.batch import build_batch
@@ -33,6 +41,12 @@ def test_node_ids_split_like_marquez(text: str, expected: NodeId) -> None:
     assert str(parse_node_id(text)) == text
 
 
+def test_hash_separators_split_leftmost() -> None:
+    # Marquez accepts '#' as a separator; with no URI-safe colon left, the leftmost ones split
+    assert parse_node_id("dataset:ns#a#b") == NodeId("dataset", "ns", "a#b")
+    assert parse_node_id("datasetField:n#d#f#g") == NodeId("datasetField", "n", "d", "f#g")
+
+
 @pytest.mark.parametrize("text", ["dataset:only", "table:a:b", "", "datasetField:a:b"])
 def test_bad_node_ids(text: str) -> None:
     with pytest.raises(InvalidInput):
@@ -56,3 +70,27 @@ def test_run_state(events: list[tuple[str, str]], state: str) -> None:
         parsed(*(run_event(("a", "b"), RUN, kind, f"2026-11-28T{t}:00Z") for kind, t in events))
     )
     assert batch.runs[RUN].state == state
+
+
+@pytest.mark.parametrize(
+    ("pattern", "kinds"),
+    [
+        (GRAPH_NODE, {"dataset", "job"}),
+        (COLUMN_NODE, {"dataset", "job", "datasetField"}),
+        (DATASET_OR_FIELD_NODE, {"dataset", "datasetField"}),
+        (FIELD_NODE, {"datasetField"}),
+    ],
+)
+@settings(max_examples=300, deadline=None)
+@given(data=st.data())
+def test_every_id_the_api_documents_parses(
+    pattern: str, kinds: set[str], data: st.DataObject
+) -> None:
+    """The OpenAPI document promises these patterns: a matching id never fails to parse (a
+    '#' where Marquez's URI rule finds too few colons once did), and keeps its kind."""
+    text = data.draw(st.from_regex(pattern, fullmatch=True))
+    node = parse_node_id(text)
+    assert node.kind in kinds
+    assert text.startswith(f"{node.kind}:")
+    assert node.namespace in text
+    assert node.name in text
