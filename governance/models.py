@@ -248,3 +248,37 @@ class ErasureReceipt(SQLModel, table=True):
     started_at: datetime = Field(sa_column=_ts())
     finished_at: datetime | None = Field(default=None, sa_column=_ts(nullable=True))
     detail: str = Field(default="", sa_column=Column(Text, nullable=False))
+
+
+class DecisionFact(SQLModel, table=True):
+    """A narrow projection of one audit record, for reports: what its payload says, extracted
+    once (the obligations' shape, whether consent evidence was cited), so that grouping a
+    million decisions reads a few columns instead of parsing a million JSON payloads.
+
+    Derived and rebuildable (``governance.reports.facts``): filled off the decision path by a
+    background indexer, idempotently by (chain, chain_seq). The audit chain stays the evidence;
+    a report records the chain head it was built at."""
+
+    __tablename__ = "decision_fact"
+    __table_args__ = (Index("ix_decision_fact_time", "recorded_at"),)
+
+    chain: str = Field(primary_key=True, max_length=64)
+    chain_seq: int = Field(sa_column=Column(BigInteger, primary_key=True, autoincrement=False))
+    kind: str = Field(max_length=32)
+    recorded_at: datetime = Field(sa_column=_ts())
+    subject: str = Field(max_length=300)
+    dataset: str = Field(max_length=500)
+    purpose: str = Field(max_length=100)
+    decision: str = Field(max_length=8)
+    policy_version: str = Field(max_length=64)
+    shape: str = Field(max_length=32, description="Digest of the obligations (decision_shape).")
+    consented: int = Field(default=0, description="1 when consent evidence was cited.")
+
+
+class DecisionShape(SQLModel, table=True):
+    """The obligations a decision carried, once per distinct list (a policy makes a few)."""
+
+    __tablename__ = "decision_shape"
+
+    digest: str = Field(primary_key=True, max_length=32)
+    obligations: str = Field(sa_column=Column(Text, nullable=False))

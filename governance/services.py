@@ -59,7 +59,7 @@ class Services:
 
     def parts(self) -> list[Any]:
         """The optional services that were built, in start order."""
-        parts = (self.lineage, self.pii, self.classifications, self.subjects)
+        parts = (self.lineage, self.pii, self.classifications, self.subjects, self.reports)
         return [p for p in parts if p is not None]
 
     def verify_audit(self) -> Verification:

@@ -1,10 +1,10 @@
 """The evidence reports are built from, read in bulk.
 
-Decisions are read grouped, in one query per report: by dataset, purpose, subject, effect,
-policy version and the obligations the decision carried (a JSON column, extracted by the
-database: ``json_extract`` on SQLite, ``->`` on PostgreSQL). A million decisions collapse into
-the few thousand distinct groups that matter, and the database does the grouping (bench:
-``bench/reports.py``, against a query per dataset).
+Decisions are read grouped, in one query per report, from the decision facts
+(``governance.reports.facts``: each audit record's payload extracted once, off the decision
+path): by dataset, purpose, subject, effect, policy version and the obligations the decision
+carried. A million decisions collapse into the groups a report shows, and the database does the
+grouping over narrow rows (bench: ``bench/reports.py``, against a query per dataset).
 """
 
 from __future__ import annotations
@@ -16,11 +16,11 @@ from datetime import UTC, datetime
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.dialects.postgresql import JSONB
 
 from governance.db import Database
 from governance.models import DecisionRecord
 from governance.pdp.bundle import PolicyBundle
+from governance.reports.facts import FACTS, FactIndexer
 
 TABLE = DecisionRecord.__table__  # type: ignore[attr-defined]
 MASKING_ACTIONS = frozenset({"pseudonymize", "hash", "encrypt", "mask", "redact"})
@@ -76,79 +76,51 @@ def decision_usage(
     unknown = set(by) - set(GROUPS)
     if unknown:
         raise ValueError(f"cannot group decisions by {sorted(unknown)}")
-    if db.dialect == "postgresql":
-        payload = sa.cast(TABLE.c.payload, JSONB)
-        obligations: Any = sa.cast(payload["obligations"], sa.Text)
-    else:
-        obligations = sa.func.json_extract(TABLE.c.payload, "$.obligations")
-    # consent evidence: a cited consent record, or a consent row filter (canonical JSON: no
-    # spaces, so the patterns are exact)
-    consented = sa.case(
-        (
-            sa.or_(
-                sa.and_(
-                    TABLE.c.payload.like('%"consent_records":[_%'),
-                    TABLE.c.payload.not_like('%"consent_records":[]%'),
-                ),
-                TABLE.c.payload.like('%"op":"subject_in"%'),
-            ),
-            1,
-        ),
-        else_=0,
-    )
+    indexer = FactIndexer(db)
+    indexer.catch_up()  # every record committed so far is counted
+    names = {"obligations": "shape"}
     empty = sa.literal("", sa.Text)
-    columns = [(TABLE.c[name] if name in by else empty).label(name) for name in GROUPS[:-1]] + [
-        (obligations if "obligations" in by else empty).label("obligations")
+    columns = [
+        (FACTS.c[names.get(name, name)] if name in by else empty).label(name) for name in GROUPS
     ]
-    grouped = [TABLE.c[name] for name in GROUPS[:-1] if name in by]
-    if "obligations" in by:
-        grouped.append(obligations)
+    grouped = [FACTS.c[names.get(name, name)] for name in GROUPS if name in by]
     stmt = (
         sa.select(
             *columns,
             sa.func.count().label("n"),
-            sa.func.min(TABLE.c.recorded_at),
-            sa.func.max(TABLE.c.recorded_at),
-            sa.func.sum(consented),
+            sa.func.min(FACTS.c.recorded_at),
+            sa.func.max(FACTS.c.recorded_at),
+            sa.func.sum(FACTS.c.consented),
         )
-        .where(TABLE.c.kind == "decision")
+        .where(FACTS.c.kind == "decision")
         .group_by(*grouped)
     )
     if since is not None:
-        stmt = stmt.where(TABLE.c.recorded_at >= since)
+        stmt = stmt.where(FACTS.c.recorded_at >= since)
     if until is not None:
-        stmt = stmt.where(TABLE.c.recorded_at < until)
+        stmt = stmt.where(FACTS.c.recorded_at < until)
     if datasets:
-        stmt = stmt.where(TABLE.c.dataset.in_(list(datasets)))
+        stmt = stmt.where(FACTS.c.dataset.in_(list(datasets)))
     if purposes:
-        stmt = stmt.where(TABLE.c.purpose.in_(list(purposes)))
+        stmt = stmt.where(FACTS.c.purpose.in_(list(purposes)))
     with db.engine.connect() as conn:
         rows = conn.execute(stmt).all()
-    out = []
-    texts: dict[str, list[dict[str, str]]] = {}  # a policy makes a few shapes, parsed once each
-    for d, p, s, e, v, o, n, first, last, consented_n in rows:
-        parsed = texts.get(o)
-        if parsed is None:
-            try:
-                loaded = json.loads(o) if o else []
-            except ValueError:
-                loaded = []
-            parsed = texts[o] = loaded if isinstance(loaded, list) else []
-        out.append(
-            Usage(
-                d,
-                p,
-                s,
-                e,
-                v,
-                int(n),
-                _aware(first),
-                _aware(last),
-                parsed,
-                int(consented_n or 0),
-            )
+    shapes = indexer.shapes(r[5] for r in rows) if "obligations" in by else {"": []}
+    return [
+        Usage(
+            d,
+            p,
+            s,
+            e,
+            v,
+            int(n),
+            _aware(first),
+            _aware(last),
+            list(shapes.get(o, [])),
+            int(consented_n or 0),
         )
-    return out
+        for d, p, s, e, v, o, n, first, last, consented_n in rows
+    ]
 
 
 def usage_naive(

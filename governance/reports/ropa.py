@@ -72,7 +72,7 @@ def _lineage_records(src: ReportSources, datasets: list[str]) -> dict[str, Any]:
 
     gids = {}
     for name in datasets:
-        if DATASET_RE.match(name):
+        if DATASET_RE.fullmatch(name):
             namespace, _, rest = name.partition("/")
             gids[f"dataset\x1f{namespace}\x1f{rest}"] = name
     found = src.lineage.datasets(list(gids))

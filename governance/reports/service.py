@@ -29,6 +29,7 @@ from governance.reports.envelope import (
     pdf_sidecar,
     sign,
 )
+from governance.reports.facts import FactIndexer
 from governance.reports.models import CONTENT, KINDS, TITLES, Period, ReportEnvelope
 from governance.reports.render import render_html, render_pdf
 from governance.reports.ropa import build_ropa
@@ -80,6 +81,14 @@ class ReportService:
         self._heads = heads
         self._record = record
         self._verify_chain = verify_chain
+        self._facts = FactIndexer(sources.db)
+
+    def start(self) -> None:
+        """Index the audit trail for reports in the background (``governance.reports.facts``)."""
+        self._facts.start()
+
+    def close(self) -> None:
+        self._facts.stop()
 
     @property
     def signer(self) -> Signer:
