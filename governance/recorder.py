@@ -46,7 +46,7 @@ def _is_outage(exc: BaseException) -> bool:
 @dataclass
 class _Work:
     entries: Sequence[AuditEntry]
-    events: Sequence[dict[str, Any]]
+    events: Sequence[dict[str, Any] | str]
     source: str = "decision"
     future: Future[list[int]] = field(default_factory=Future)
 
@@ -85,12 +85,13 @@ class DecisionRecorder:
     def submit(
         self,
         entries: Sequence[AuditEntry],
-        events: Sequence[dict[str, Any]] = (),
+        events: Sequence[dict[str, Any] | str] = (),
         source: str = "decision",
     ) -> Future[list[int]]:
         """Queue records for the next group commit; the future gives their sequence numbers.
 
-        ``events`` go to the lineage outbox with ``source`` (decision, api, batch)."""
+        ``events`` go to the lineage outbox with ``source`` (decision, api, batch): a dict is
+        written as canonical JSON, a str as it is (ingest's events, serialized by orjson)."""
         if self._closed:
             raise RuntimeError("recorder is closed")
         self._ensure_thread()
@@ -114,7 +115,7 @@ class DecisionRecorder:
                 {
                     "received_at": now,
                     "source": work.source,
-                    "payload": canonical_json(event),
+                    "payload": event if isinstance(event, str) else canonical_json(event),
                     "attempts": 0,
                     "dead": False,
                 }

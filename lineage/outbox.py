@@ -64,6 +64,21 @@ def decode_body(body: bytes, content_encoding: str | None, limit: int) -> Any:
     return decode_json(body)
 
 
+def event_size(event: Any, limit: int) -> int:
+    """The event's size as ``json.dumps`` (ASCII, compact) writes it, exact whenever it matters.
+
+    orjson writes UTF-8 in a tenth of the time, and no character or number takes more than six
+    times its orjson bytes in ``json.dumps`` (``\\u007f`` for DEL): an event whose orjson text
+    is a sixth of ``limit`` or less is within it whatever its exact size."""
+    try:
+        fast = len(orjson.dumps(event))
+    except TypeError:  # not orjson's (an integer past 64 bits): the exact way
+        fast = limit + 1
+    if fast * 6 <= limit:
+        return fast
+    return len(json.dumps(event, separators=(",", ":")))
+
+
 class LineageIngest:
     def __init__(
         self, recorder: DecisionRecorder, *, max_event_bytes: int, max_batch_events: int
@@ -78,7 +93,7 @@ class LineageIngest:
             first = problems[0]
             where = ".".join(str(p) for p in first.loc)
             raise InvalidInput(f"invalid OpenLineage event at {where}: {first.msg}", problems)
-        size = len(json.dumps(event, separators=(",", ":")))
+        size = event_size(event, self.max_event_bytes)
         if size > self.max_event_bytes:
             raise PayloadTooLarge(f"an event is {size} bytes; the limit is {self.max_event_bytes}")
 
@@ -118,8 +133,11 @@ class LineageIngest:
 
     async def accept(self, events: Sequence[dict[str, Any]], source: str) -> int:
         """Commit validated events to the outbox; returns once they are durable."""
+        # orjson's text of the decoded event: a tenth of the cost of canonical JSON, and the
+        # drain reads it with orjson; the group commit inserts a batch with one executemany
+        payloads: list[dict[str, Any] | str] = [orjson.dumps(e).decode() for e in events]
         try:
-            await asyncio.wrap_future(self._recorder.submit([], list(events), source))
+            await asyncio.wrap_future(self._recorder.submit([], payloads, source))
         except Exception as exc:
             raise Unavailable("the events could not be stored; nothing was accepted") from exc
         return len(events)
