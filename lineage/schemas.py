@@ -220,7 +220,10 @@ def facet_places(event: Mapping[str, Any]) -> Iterator[tuple[str, tuple[str | in
     if isinstance(event.get("dataset"), dict):
         yield "dataset", ("dataset", "facets"), event["dataset"].get("facets")
     for side, extra in (("inputs", "inputFacets"), ("outputs", "outputFacets")):
-        for i, ds in enumerate(event.get(side) or []):
+        datasets = event.get(side)
+        if not isinstance(datasets, list):  # the event's schema names that problem
+            continue
+        for i, ds in enumerate(datasets):
             if isinstance(ds, dict):
                 yield "dataset", (side, i, "facets"), ds.get("facets")
                 yield extra, (side, i, extra), ds.get(extra)
