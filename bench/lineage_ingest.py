@@ -274,10 +274,15 @@ def http_path(
                         headers={"Content-Type": "application/json"},
                     )
                     r.raise_for_status()
+        posted = time.perf_counter() - started
         with httpx.Client(base_url=base, headers={"Authorization": f"Bearer {auditor}"}) as a:
             while a.get("/v1/lineage/status").json()["outboxDepth"] > 0:
                 time.sleep(0.05)
-        return time.perf_counter() - started
+        seconds = time.perf_counter() - started
+        print(
+            f"    all {len(events)} acknowledged after {posted:.1f} s, drained after {seconds:.1f} s"
+        )
+        return seconds
     finally:
         proc.terminate()
         proc.wait(timeout=30)
