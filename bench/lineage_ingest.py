@@ -304,7 +304,7 @@ def main() -> None:
         nargs="+",
         default=["uvicorn"],
         choices=["uvicorn", "granian"],
-        help="HTTP servers to measure (granian: pip install granian)",
+        help="HTTP servers to measure (granian is a dev dependency)",
     )
     args = parser.parse_args()
     work = Path(tempfile.mkdtemp(prefix="lineage-ingest-"))
