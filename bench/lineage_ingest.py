@@ -130,7 +130,7 @@ def drain_path(
 
     url = f"sqlite:///{work / f'outbox-{uuid.uuid4().hex[:6]}.db'}"
     upgrade(url)
-    db = create_database(url)
+    db = create_database(url, durable=False)  # as the service's drain (lineage/service.py)
     now = datetime.now(UTC)
     with db.write_session() as session:
         session.execute(
