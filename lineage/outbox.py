@@ -266,11 +266,7 @@ class OutboxDrain:
                         done = 0
                     else:
                         if self._failures == 0:
-                            # a short batch means the outbox is nearly empty: let the next one
-                            # gather too, rather than lease and finish a few rows at a time
-                            # under the write lock that every ingest commit waits for
-                            short = len(current.parsed) < self._batch_size
-                            upcoming = pool.submit(self._prepare_next, self._gather if short else 0)
+                            upcoming = pool.submit(self._prepare_next)
                         done = self._commit(current)
                 except Exception:  # the loop must survive anything, including the SQL store
                     log.exception("outbox drain iteration failed")
@@ -373,10 +369,8 @@ class OutboxDrain:
             )
             session.commit()
 
-    def _prepare_next(self, gather: float = 0.0) -> _Prepared | None:
-        """Claim a batch (after ``gather`` seconds), parse it and let the store normalize it."""
-        if gather > 0:
-            self._stop.wait(gather)
+    def _prepare_next(self) -> _Prepared | None:
+        """Claim a batch, parse it and let the store normalize it."""
         rows = self._claim()
         if not rows:
             return None
