@@ -52,13 +52,13 @@ class Database:
         self.engine.dispose()
 
 
-def _sqlite_pragmas(lock_timeout_ms: int) -> Any:
+def _sqlite_pragmas(lock_timeout_ms: int, synchronous: str) -> Any:
     def connect(dbapi_conn: Any, _record: Any) -> None:
         # autocommit mode in the driver: SQLAlchemy's "begin" hook below issues BEGIN itself
         dbapi_conn.isolation_level = None
         cur = dbapi_conn.cursor()
         cur.execute("PRAGMA journal_mode=WAL")
-        cur.execute("PRAGMA synchronous=FULL")
+        cur.execute(f"PRAGMA synchronous={synchronous}")
         cur.execute("PRAGMA foreign_keys=ON")
         cur.execute(f"PRAGMA busy_timeout={int(lock_timeout_ms)}")
         cur.close()
@@ -71,8 +71,14 @@ def _sqlite_begin(conn: Connection) -> None:
     conn.exec_driver_sql(f"BEGIN {mode}")
 
 
-def create_database(url: str, *, echo: bool = False, lock_timeout: float = 2.0) -> Database:
+def create_database(
+    url: str, *, echo: bool = False, lock_timeout: float = 2.0, durable: bool = True
+) -> Database:
     """Build the engines for ``url``; creates the directory of a SQLite file if needed.
+
+    ``durable=False`` lets SQLite commit without waiting for the disk (WAL, ``synchronous=
+    NORMAL``): a power cut may undo the last commits, never corrupt. Only for writes that are
+    safe to redo, such as the outbox drain's leases and marks (a redone batch changes nothing).
 
     ``lock_timeout`` (seconds) bounds how long a statement waits for another process's lock.
     Statement parameters are never part of an error's text (``hide_parameters``): they hold
@@ -92,7 +98,8 @@ def create_database(url: str, *, echo: bool = False, lock_timeout: float = 2.0) 
             pool_size=8,
             max_overflow=16,
         )
-        event.listen(engine, "connect", _sqlite_pragmas(timeout_ms))
+        synchronous = "FULL" if durable else "NORMAL"
+        event.listen(engine, "connect", _sqlite_pragmas(timeout_ms, synchronous))
         event.listen(engine, "begin", _sqlite_begin)
         write_engine = engine.execution_options(sqlite_begin="IMMEDIATE")
     else:

@@ -46,9 +46,10 @@ def _is_outage(exc: BaseException) -> bool:
 @dataclass
 class _Work:
     entries: Sequence[AuditEntry]
-    events: Sequence[dict[str, Any]]
+    events: Sequence[dict[str, Any] | str]
     source: str = "decision"
     future: Future[list[int]] = field(default_factory=Future)
+    window: float | None = None  # seconds this work may wait for company; None: the recorder's
 
 
 class DecisionRecorder:
@@ -85,16 +86,22 @@ class DecisionRecorder:
     def submit(
         self,
         entries: Sequence[AuditEntry],
-        events: Sequence[dict[str, Any]] = (),
+        events: Sequence[dict[str, Any] | str] = (),
         source: str = "decision",
+        *,
+        window_ms: float | None = None,
     ) -> Future[list[int]]:
         """Queue records for the next group commit; the future gives their sequence numbers.
 
-        ``events`` go to the lineage outbox with ``source`` (decision, api, batch)."""
+        ``events`` go to the lineage outbox with ``source`` (decision, api, batch): a dict is
+        written as canonical JSON, a str as it is (ingest's events, serialized by orjson).
+        ``window_ms`` overrides the group-commit window when this work opens a group (0: commit
+        with whatever is queued now; work arriving meanwhile still shares the next commit)."""
         if self._closed:
             raise RuntimeError("recorder is closed")
         self._ensure_thread()
-        work = _Work(entries, events, source)
+        window = None if window_ms is None else window_ms / 1000.0
+        work = _Work(entries, events, source, window=window)
         self._queue.put(work)
         return work.future
 
@@ -114,7 +121,7 @@ class DecisionRecorder:
                 {
                     "received_at": now,
                     "source": work.source,
-                    "payload": canonical_json(event),
+                    "payload": event if isinstance(event, str) else canonical_json(event),
                     "attempts": 0,
                     "dead": False,
                 }
@@ -139,7 +146,7 @@ class DecisionRecorder:
                 return
             batch = [first]
             size = len(first.entries)
-            deadline = time.monotonic() + self._window
+            deadline = time.monotonic() + (self._window if first.window is None else first.window)
             stop = False
             while size < self._max_batch:
                 timeout = deadline - time.monotonic()

@@ -5,30 +5,23 @@ chosen by its keys so that errors are specific), then every facet whose schema s
 ``lineage/schema/facets`` is checked against that schema, for its place in the event (run, job,
 dataset, input or output facets). Each problem carries the path of the field, e.g.
 ``outputs[0].facets.columnLineage.fields.email.inputFields[0].name``. Nothing is fetched.
+A compiled validator answers first; the reference (``jsonschema``) decides every rejection and
+names its fields (``lineage/schemas.py``).
 """
 
 from __future__ import annotations
 
-import hashlib
-import json
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
-from functools import lru_cache
-from pathlib import Path
 from typing import Any, NamedTuple
 
-import orjson
-from jsonschema import Draft202012Validator, FormatChecker
 from jsonschema.exceptions import ValidationError
-from referencing import Registry, Resource
-from referencing.jsonschema import DRAFT202012
 
 from governance.errors import FieldProblem
 from governance.timestamps import parse_instant
+from lineage.schemas import checks
 
-SCHEMA_DIR = Path(__file__).resolve().parent / "schema"
-SPEC_ID = "https://openlineage.io/spec/2-0-2/OpenLineage.json"
 MAX_PROBLEMS = 20
 
 STRUCTURAL_FACETS = frozenset({"schema", "columnLineage"})
@@ -44,100 +37,10 @@ RUN_STATES = {
 STATE_RANK = {"NEW": 0, "RUNNING": 1, "COMPLETED": 2, "FAILED": 2, "ABORTED": 2}
 """Terminal states outrank RUNNING, so a late START never reopens a finished run."""
 
-_CATEGORY_SUFFIXES = (
-    ("InputDatasetFacet", "inputFacets"),
-    ("OutputDatasetFacet", "outputFacets"),
-    ("DatasetFacet", "dataset"),
-    ("JobFacet", "job"),
-    ("RunFacet", "run"),
-)
-
-
-@dataclass(frozen=True)
-class _Schemas:
-    events: dict[str, Draft202012Validator]
-    facets: dict[tuple[str, str], Draft202012Validator]
-
-
-@lru_cache(maxsize=1)
-def _schemas() -> _Schemas:
-    resources = []
-    documents: dict[str, dict[str, Any]] = {}
-    for path in [SCHEMA_DIR / "OpenLineage.json", *sorted((SCHEMA_DIR / "facets").glob("*.json"))]:
-        doc = json.loads(path.read_text())
-        documents[path.name] = doc
-        resources.append(
-            (doc["$id"], Resource.from_contents(doc, default_specification=DRAFT202012))
-        )
-    registry: Registry[Any] = Registry().with_resources(resources)
-    checker = FormatChecker()
-    spec = documents["OpenLineage.json"]
-    events = {
-        kind: Draft202012Validator(
-            {"$ref": f"{SPEC_ID}#/$defs/{kind}"}, registry=registry, format_checker=checker
-        )
-        for kind in ("RunEvent", "DatasetEvent", "JobEvent")
-    }
-    assert spec["$id"] == SPEC_ID
-    facets: dict[tuple[str, str], Draft202012Validator] = {}
-    for name, doc in documents.items():
-        if name == "OpenLineage.json":
-            continue
-        stem = name.removesuffix(".json")
-        category = next((c for suffix, c in _CATEGORY_SUFFIXES if stem.endswith(suffix)), None)
-        if category is None:  # e.g. LineageFacet: a facet for several places; checked by its key
-            category = "any"
-        for key in doc.get("properties", {}):
-            facets[(category, key)] = Draft202012Validator(
-                doc, registry=registry, format_checker=checker
-            )
-    return _Schemas(events, facets)
-
-
-def _path(prefix: tuple[str | int, ...], error: ValidationError) -> tuple[str | int, ...]:
-    return (*prefix, *error.absolute_path)
-
 
 def _message(error: ValidationError) -> str:
     text = str(error.message)
     return text if len(text) <= 200 else text[:197] + "..."
-
-
-def _facet_places(event: Mapping[str, Any]) -> Iterator[tuple[str, tuple[str | int, ...], Any]]:
-    """(category, path, facets object) for every facets object in the event."""
-    if isinstance(event.get("run"), dict):
-        yield "run", ("run", "facets"), event["run"].get("facets")
-    if isinstance(event.get("job"), dict):
-        yield "job", ("job", "facets"), event["job"].get("facets")
-    if isinstance(event.get("dataset"), dict):
-        yield "dataset", ("dataset", "facets"), event["dataset"].get("facets")
-    for side, extra in (("inputs", "inputFacets"), ("outputs", "outputFacets")):
-        for i, ds in enumerate(event.get(side) or []):
-            if isinstance(ds, dict):
-                yield "dataset", (side, i, "facets"), ds.get("facets")
-                yield extra, (side, i, extra), ds.get(extra)
-
-
-# Facets proven valid, by a digest of their canonical bytes: scheduled pipelines send the same
-# schema and column-lineage facets run after run, and a facet's validation costs up to 0.7 ms.
-_VALID_FACETS: dict[bytes, None] = {}
-_VALID_FACETS_LIMIT = 50_000
-
-
-def _facet_digest(category: str, key: str, value: Any) -> bytes:
-    try:
-        raw = orjson.dumps(value, option=orjson.OPT_SORT_KEYS)
-    except TypeError:  # not JSON-serializable as is: never memoized
-        return b""
-    return hashlib.blake2b(f"{category}\x1f{key}\x1f".encode() + raw, digest_size=16).digest()
-
-
-def _remember_valid(digest: bytes) -> None:
-    if not digest:
-        return
-    if len(_VALID_FACETS) >= _VALID_FACETS_LIMIT:
-        _VALID_FACETS.clear()
-    _VALID_FACETS[digest] = None
 
 
 def event_kind(event: Any) -> str | None:
@@ -163,28 +66,15 @@ def validate_event(event: Any, prefix: tuple[str | int, ...] = ()) -> list[Field
                 "dataset, a JobEvent has job",
             )
         ]
-    schemas = _schemas()
-    problems = [
-        FieldProblem(_path(prefix, e), _message(e)) for e in schemas.events[kind].iter_errors(event)
-    ]
-    for category, where, facets in _facet_places(event):
-        if not isinstance(facets, dict):
+    problems: list[FieldProblem] = []
+    for where, instance, schema in checks(event, kind):
+        if schema.fast is not None and schema.fast.is_valid(instance):
             continue
-        for key, value in facets.items():
-            validator = schemas.facets.get((category, key)) or schemas.facets.get(("any", key))
-            if validator is None or (isinstance(value, dict) and value.get("_deleted") is True):
-                continue
-            memo = _facet_digest(category, key, value)
-            if memo in _VALID_FACETS:
-                continue
-            found = [
-                FieldProblem((*prefix, *where, *e.absolute_path), _message(e))
-                for e in validator.iter_errors({key: value})
-            ]
-            if found:
-                problems.extend(found)
-            else:
-                _remember_valid(memo)
+        # rejected (or not compiled fast): the reference decides and names the fields
+        problems.extend(
+            FieldProblem((*prefix, *where, *e.absolute_path), _message(e))
+            for e in schema.reference.iter_errors(instance)
+        )
     if not problems:
         problems.extend(_semantic_problems(event, prefix))
     return problems[:MAX_PROBLEMS]

@@ -6,7 +6,7 @@ import logging
 from dataclasses import dataclass
 
 from governance.config import Settings
-from governance.db import Database
+from governance.db import Database, create_database
 from governance.recorder import DecisionRecorder
 from lineage.outbox import LineageIngest, OutboxDrain
 from lineage.queries import LineageQueries
@@ -38,6 +38,7 @@ class LineageServices:
     drain: OutboxDrain
     queries: LineageQueries
     drain_in_process: bool
+    drain_db: Database | None = None
 
     def start(self) -> None:
         try:
@@ -52,18 +53,30 @@ class LineageServices:
     def close(self) -> None:
         self.drain.stop()
         self.store.close()
+        if self.drain_db is not None:
+            self.drain_db.dispose()
 
 
 def build_lineage(settings: Settings, db: Database, recorder: DecisionRecorder) -> LineageServices:
     store = build_store(settings, db)
     cfg = settings.lineage
+    drain_db = None
+    if db.dialect == "sqlite":
+        # The drain's leases and marks need no fsync (a batch redone after a power cut changes
+        # nothing), and on SQLite every ingest commit waits while another holds the write lock:
+        # its own engine commits them without waiting for the disk.
+        drain_db = create_database(
+            settings.database_url,
+            lock_timeout=settings.database_lock_timeout_seconds,
+            durable=False,
+        )
     return LineageServices(
         store=store,
         ingest=LineageIngest(
             recorder, max_event_bytes=cfg.max_event_bytes, max_batch_events=cfg.max_batch_events
         ),
         drain=OutboxDrain(
-            db,
+            drain_db or db,
             store,
             batch_size=cfg.drain_batch_size,
             idle_seconds=cfg.drain_interval_seconds,
@@ -71,4 +84,5 @@ def build_lineage(settings: Settings, db: Database, recorder: DecisionRecorder) 
         ),
         queries=LineageQueries(store),
         drain_in_process=cfg.drain_in_process,
+        drain_db=drain_db,
     )

@@ -49,7 +49,8 @@ async def get_services(request: Request) -> Services:
 ServicesDep = Annotated[Services, Depends(get_services)]
 
 
-def _lineage(services: ServicesDep) -> LineageServices:
+async def _lineage(services: ServicesDep) -> LineageServices:
+    # async: FastAPI runs a plain def dependency on the thread pool, a hop per lineage request
     if services.lineage is None:
         raise NotFound("lineage is not enabled in this service")
     return services.lineage
