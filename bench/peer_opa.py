@@ -19,7 +19,9 @@ once with ``go install`` into a cache outside the repository (never committed).
 
     python bench/peer_opa.py [--seconds 10] [--rounds 2] [--connections 32] [--server uvicorn]
 
-Needs wrk (Debian: apt-get install wrk) and Go (only to build OPA the first time).
+Needs wrk (Debian: apt-get install wrk) and Go (only to build OPA the first time);
+``--server granian`` needs granian (pip install granian), which is not a dependency: on this
+machine it was within the noise of uvicorn with httptools and uvloop.
 """
 
 from __future__ import annotations
@@ -592,7 +594,7 @@ def report(
         f"(median shown; range in brackets); {os.cpu_count()} CPUs shared by wrk and the servers"
     )
     print(
-        f"{'server':<44}{'call':<10}{'req/s':>24}{'decisions/s':>12}{'p99 ms':>20}"
+        f"{'server':<44}{'call':<10}{'req/s':>24}{'decisions/s':>12}{'p99 ms':>22}"
         f"{'CPU µs/decision':>17}{'bad':>5}"
     )
 
@@ -611,7 +613,7 @@ def report(
             rps_text = f"{f['rps']:,.0f} [{min(rps):,.0f}-{max(rps):,.0f}]"
             p99_text = f"{f['p99']:.1f} [{min(p99):.1f}-{max(p99):.1f}]"
             print(
-                f"{server.label:<44}{kind:<10}{rps_text:>24}{f['dps']:>12,.0f}{p99_text:>20}"
+                f"{server.label:<44}{kind:<10}{rps_text:>24}{f['dps']:>12,.0f} {p99_text:>21}"
                 f"{f['cpu']:>17,.0f}{sum(r.bad for r in runs):>5}"
             )
     s1, o1, l1 = (figures[(s.label, "single")] for s in (service, plain, logged))
