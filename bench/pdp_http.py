@@ -204,7 +204,10 @@ def main() -> None:
     database_url = args.database_url or f"sqlite:///{work / 'governance.db'}"
     upgrade(database_url)
     db = create_database(database_url)
-    _, token = ApiKeys(db).create(f"bench-{os.getpid()}-{time.time_ns()}", "service")
+    # bound to the subjects it asks about: a key bound to nobody gets 403 for every decision
+    _, token = ApiKeys(db).create(
+        f"bench-{os.getpid()}-{time.time_ns()}", "service", "user:*,service:*"
+    )
     db.dispose()
     payloads = bodies(rng, 500)
     single = work / "single.lua"

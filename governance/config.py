@@ -33,6 +33,11 @@ class ApiSettings(BaseModel):
         1_048_576, gt=0, description="Largest request body accepted; larger bodies get a 413."
     )
     batch_max: int = Field(1000, gt=0, description="Most requests in one /v1/decide/batch call.")
+    fast_lane: bool = Field(
+        True,
+        description="Answer the decision routes' common case without FastAPI's per-call "
+        "machinery (governance.api.fastlane); false sends every call through the routes.",
+    )
     rate_limit_per_second: float = Field(
         0.0,
         ge=0,

@@ -115,7 +115,7 @@ class DecisionRecorder:
 
     def write(self, batch: Sequence[_Work]) -> None:
         now = datetime.now(UTC)
-        with self._db.write_session() as session:
+        with self._db.serialized(), self._db.write_session() as session:
             seqs = self._audit.append_in(session, [e for w in batch for e in w.entries])
             events = [
                 {

@@ -10,6 +10,7 @@ from fastapi import FastAPI
 from governance import __version__
 from governance.api import errors
 from governance.api.deps import ApiAccess
+from governance.api.fastlane import DecisionFastLane
 from governance.api.limits import BodySizeLimit, InputGuard, RateLimiter
 from governance.api.lineage_schemas import openlineage_components
 from governance.api.routers import admin, audit, decisions, lineage, pii, reports, subjects
@@ -81,6 +82,8 @@ def create_app(
     app.include_router(subjects.router)
     app.include_router(reports.router)
     app.add_middleware(EncodedSegments)
+    if settings.api.fast_lane:
+        app.add_middleware(DecisionFastLane)  # innermost: after the size and input guards
     app.add_middleware(InputGuard)
     app.add_middleware(
         BodySizeLimit,

@@ -270,3 +270,25 @@ def test_policy_status_and_hot_reload(live: LiveServer) -> None:
         # the files are whole again: the rejected edit is no longer reported
         assert s.get("/v1/policy/status").json()["last_rejection"] is None
         assert c.get("/v1/policy/status").status_code == 403  # services may not read it
+
+
+def test_fast_lane_answers_as_the_routes_do(live: LiveServer) -> None:
+    """``governance.api.fastlane`` takes the common call; a ``Sec-GPC`` header (here ``0``,
+    which changes nothing) sends it through the routes. Both must answer the same bytes."""
+    batch = {"requests": [body(), body(action="export", purpose="sale_of_data"), body()]}
+    with live.client() as c:
+        answers = {}
+        for lane, headers in (("lane", {}), ("routes", {"Sec-GPC": "0"})):
+            single = c.post("/v1/decide", json=body(), headers=headers)
+            many = c.post("/v1/decide/batch", json=batch, headers=headers)
+            assert single.status_code == many.status_code == 200
+            assert single.headers["content-type"] == many.headers["content-type"]
+            answers[lane] = [
+                json.dumps({**d, "decision_id": "-"})
+                for d in [single.json(), *many.json()["decisions"]]
+            ]
+            assert single.content == json.dumps(single.json(), separators=(",", ":")).encode()
+        invalid = c.post("/v1/decide", json=body(subject={"id": "alice"}))
+    assert answers["lane"] == answers["routes"]
+    assert invalid.status_code == 422  # refused by the routes, the same as without the lane
+    assert invalid.json()["errors"][0]["loc"] == "body.subject.id"

@@ -7,6 +7,7 @@ from typing import Annotated
 from fastapi import Depends, Request
 
 from governance.api.deps import ServicesDep, require, require_principals
+from governance.api.fastlane import decision_out
 from governance.api.routing import api_router
 from governance.api.schemas import BatchIn, BatchOut, DecisionOut
 from governance.callers import Caller
@@ -19,16 +20,7 @@ Decider = Annotated[Caller, Depends(require("decisions:decide"))]
 
 
 def _out(recorded: RecordedDecision) -> DecisionOut:
-    d = recorded.decision
-    return DecisionOut(
-        decision=d.decision,
-        reason=d.reason,
-        matched_rule=d.matched_rule,
-        obligations=d.obligations,
-        row_filter=d.row_filter,
-        policy_version=d.policy_version,
-        decision_id=recorded.decision_id,
-    )
+    return decision_out(recorded)
 
 
 def _with_gpc(request: Request, body: AccessRequest) -> AccessRequest:
