@@ -20,7 +20,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from lineage.events import SCHEMA_DIR, SPEC_ID
+from lineage.schemas import SCHEMA_DIR, SPEC_ID
 
 # ---- node ids ------------------------------------------------------------------------------------
 
