@@ -374,8 +374,9 @@ def _facets_object(holder: dict[str, Any], prop: str) -> dict[str, Any]:
     candidates = [holder, *holder.get("allOf", [])]
     for candidate in candidates:
         if prop in candidate.get("properties", {}):
-            schema = candidate["properties"][prop]
-            return schema["anyOf"][0] if "anyOf" in schema else schema
+            schema: dict[str, Any] = candidate["properties"][prop]
+            found: dict[str, Any] = schema["anyOf"][0] if "anyOf" in schema else schema
+            return found
     raise KeyError(f"no {prop} in the OpenLineage definition")
 
 

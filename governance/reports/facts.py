@@ -88,7 +88,7 @@ class FactIndexer:
     def _watermarks(self) -> dict[str, int]:
         with self.db.engine.connect() as conn:
             chains = [r[0] for r in conn.execute(sa.select(CHAINS.c.chain))]
-            done = dict(
+            done: dict[str, int | None] = dict(
                 conn.execute(
                     sa.select(FACTS.c.chain, sa.func.max(FACTS.c.chain_seq)).group_by(FACTS.c.chain)
                 ).all()
