@@ -67,7 +67,8 @@ class FactIndexer:
         self.db = db
         self.batch = batch
         self.interval = interval
-        self._lock = threading.Lock()  # one catch-up at a time in this process
+        self._lock = threading.Lock()  # one catch-up at a time per indexer; several indexers
+        # (a report's and the background thread's) are safe together: inserts are idempotent
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 

@@ -10,7 +10,7 @@ from urllib.parse import unquote
 import orjson
 from fastapi import Depends, Path, Query, Request
 from fastapi.responses import JSONResponse, Response
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 from starlette.concurrency import run_in_threadpool
 
 from governance.api import lineage_schemas as schemas
@@ -149,8 +149,15 @@ FieldNode = Annotated[
 ]
 # Path segments are URL-encoded, so a namespace such as ``postgres://host:5432`` travels as
 # ``postgres%3A%2F%2Fhost%3A5432``; ``EncodedSegments`` keeps its slashes inside the segment.
-Namespace = Annotated[str, Path(description="A namespace, URL-encoded as one segment.")]
-Name = Annotated[str, Path(description="A dataset or job name, URL-encoded as one segment.")]
+# ``EncodedSegments`` keeps its slashes inside the segment; the parameter decodes it here.
+Namespace = Annotated[
+    str, Path(description="A namespace, URL-encoded as one segment."), AfterValidator(unquote)
+]
+Name = Annotated[
+    str,
+    Path(description="A dataset or job name, URL-encoded as one segment."),
+    AfterValidator(unquote),
+]
 
 
 @router.get("/api/v1/lineage", responses=schemas.ok(schemas.LineageGraph))
@@ -193,7 +200,7 @@ async def get_datasets(
 ) -> Response:
     """The datasets of a namespace, by name."""
     q = lineage.queries
-    return _answer(await run_in_threadpool(q.datasets, unquote(namespace), limit, offset))
+    return _answer(await run_in_threadpool(q.datasets, namespace, limit, offset))
 
 
 @router.get(
@@ -204,7 +211,7 @@ async def get_dataset(
 ) -> Response:
     """One dataset."""
     q = lineage.queries
-    return _answer(await run_in_threadpool(q.dataset, unquote(namespace), unquote(dataset)))
+    return _answer(await run_in_threadpool(q.dataset, namespace, dataset))
 
 
 @router.get("/api/v1/namespaces/{namespace}/jobs", responses=schemas.ok(schemas.Jobs))
@@ -217,7 +224,7 @@ async def get_jobs(
 ) -> Response:
     """The jobs of a namespace, by name."""
     q = lineage.queries
-    return _answer(await run_in_threadpool(q.jobs, unquote(namespace), limit, offset))
+    return _answer(await run_in_threadpool(q.jobs, namespace, limit, offset))
 
 
 @router.get("/api/v1/namespaces/{namespace}/jobs/{job}", responses=schemas.ok(schemas.Job))
@@ -226,7 +233,7 @@ async def get_job(
 ) -> Response:
     """One job, with its latest run."""
     q = lineage.queries
-    return _answer(await run_in_threadpool(q.job, unquote(namespace), unquote(job)))
+    return _answer(await run_in_threadpool(q.job, namespace, job))
 
 
 @router.get("/api/v1/namespaces/{namespace}/jobs/{job}/runs", responses=schemas.ok(schemas.Runs))
@@ -240,7 +247,7 @@ async def get_runs(
 ) -> Response:
     """A job's runs, newest first."""
     q = lineage.queries
-    return _answer(await run_in_threadpool(q.runs, unquote(namespace), unquote(job), limit, offset))
+    return _answer(await run_in_threadpool(q.runs, namespace, job, limit, offset))
 
 
 @router.get("/api/v1/jobs/runs/{run_id}", responses=schemas.ok(schemas.Run))
